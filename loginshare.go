@@ -1,0 +1,17 @@
+// Package loginshare is a Caddy v2 plugin that answers Kayako's LoginShare
+// callbacks: it authenticates helpdesk users and staff against LDAP / Active
+// Directory or static accounts and writes the XML document Kayako expects.
+//
+// Importing this package registers every module of the plugin:
+//
+//	xcaddy build --with github.com/kayako-loginshare/caddy-loginshare
+//
+// Modules: http.handlers.loginshare (Caddyfile directive "loginshare"),
+// loginshare.backends.ldap and loginshare.backends.static.
+package loginshare
+
+import (
+	_ "github.com/kayako-loginshare/caddy-loginshare/backends/ldap"
+	_ "github.com/kayako-loginshare/caddy-loginshare/backends/static"
+	_ "github.com/kayako-loginshare/caddy-loginshare/caddymodule"
+)
