@@ -79,10 +79,10 @@ type Error struct {
 
 func (e *Error) Error() string {
 	msg := string(e.Class)
-	if e.Reason != "" {
+	switch {
+	case e.Reason != "": // Errorf's reason already includes Err's text
 		msg += ": " + e.Reason
-	}
-	if e.Err != nil {
+	case e.Err != nil:
 		msg += ": " + e.Err.Error()
 	}
 	return msg
