@@ -1,0 +1,98 @@
+package caddymodule
+
+import (
+	"errors"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/kayako-loginshare/caddy-loginshare/backends"
+	"github.com/kayako-loginshare/caddy-loginshare/xmlresp"
+)
+
+// document maps the identity to a Kayako title and builds the success
+// document. A person with no mapped group, or whose profile would give Kayako
+// an incomplete document, is refused with not_authorised (the message stays
+// the generic one: a distinct message would confirm the password).
+func (h *Handler) document(endpoint string, id backends.Identity, typed string, a *attempt) ([]byte, backends.Class, string) {
+	username := id.Username
+	if username == "" {
+		username = typed
+	}
+	var (
+		doc []byte
+		err error
+	)
+	if endpoint == endpointUser {
+		title := DefaultUserGroup
+		if h.userMap != nil {
+			t, ok := h.userMap.title(id.Groups)
+			if !ok {
+				return nil, backends.NotAuthorised, "no user_groups line matches the person's groups and no default is set"
+			}
+			title = t
+		}
+		a.title = title
+		doc, err = xmlresp.UserDocument(xmlresp.User{
+			UserGroup:    title,
+			FullName:     fullName(id, username),
+			Designation:  id.Designation,
+			Phone:        id.Phone,
+			Organization: id.Organization,
+			Emails:       id.Emails,
+		})
+	} else {
+		t, ok := h.staffMap.title(id.Groups)
+		if !ok {
+			return nil, backends.NotAuthorised, "no staff_teams line matches the person's groups and no default is set"
+		}
+		a.title = t
+		email := ""
+		if e := xmlresp.CleanEmails(id.Emails); len(e) > 0 {
+			email = e[0]
+		}
+		doc, err = xmlresp.StaffDocument(xmlresp.Staff{
+			Team:         t,
+			FirstName:    firstName(id, username),
+			LastName:     id.LastName,
+			Designation:  id.Designation,
+			Email:        email,
+			MobileNumber: id.Mobile,
+		})
+	}
+	if err != nil {
+		if errors.Is(err, xmlresp.ErrIncomplete) {
+			h.logger.Error("directory entry cannot make a complete Kayako document; refusing the login",
+				zap.String("endpoint", endpoint), zap.String("username", username), zap.Error(err))
+			return nil, backends.NotAuthorised, err.Error()
+		}
+		return nil, backends.Unavailable, err.Error()
+	}
+	if dropped := len(id.Emails) - len(xmlresp.CleanEmails(id.Emails)); dropped > 0 {
+		h.debug("invalid or duplicate e-mail addresses dropped", zap.String("username", username), zap.Int("dropped", dropped))
+	}
+	return doc, backends.OK, ""
+}
+
+// fullName falls back from the configured attribute to "first last" to the
+// username, so Kayako never gets an empty fullname (it throws on one).
+func fullName(id backends.Identity, username string) string {
+	if n := strings.TrimSpace(id.FullName); n != "" {
+		return n
+	}
+	if n := strings.TrimSpace(strings.TrimSpace(id.FirstName) + " " + strings.TrimSpace(id.LastName)); n != "" {
+		return n
+	}
+	return username
+}
+
+// firstName falls back to the first word of the full name, then the username.
+func firstName(id backends.Identity, username string) string {
+	if n := strings.TrimSpace(id.FirstName); n != "" {
+		return n
+	}
+	if f := strings.Fields(id.FullName); len(f) > 0 {
+		return f[0]
+	}
+	return username
+}

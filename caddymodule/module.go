@@ -1,0 +1,412 @@
+// Package caddymodule is the Caddy glue of caddy-loginshare: the HTTP handler
+// http.handlers.loginshare, its Caddyfile directive, request guards, group
+// mapping, throttling, metrics and the audit log.
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/kayako-loginshare/caddy-loginshare/backends"
+	"github.com/kayako-loginshare/caddy-loginshare/internal/throttle"
+)
+
+// Defaults of the Caddyfile contract.
+const (
+	DefaultUserPath        = "/loginshare/user"
+	DefaultStaffPath       = "/loginshare/staff"
+	DefaultTimeout         = 10 * time.Second
+	DefaultFailureDelay    = 250 * time.Millisecond
+	DefaultFailureJitter   = 100 * time.Millisecond
+	DefaultMaxFieldBytes   = 1024
+	DefaultMaxBody         = 16 << 10
+	DefaultMaxConcurrent   = 64
+	DefaultMessageInvalid  = "Invalid username or password"
+	DefaultMessageUnavail  = "Authentication service unavailable"
+	DefaultMessageDenied   = "Access denied"
+	DefaultUserGroup       = "Registered"
+	maxTimeout             = 90 * time.Second // Kayako gives up after 100 s
+	defaultThrottlePerUser = 5
+	defaultThrottlePerIP   = 20
+	defaultThrottleWindow  = 10 * time.Minute
+	defaultThrottleBan     = 15 * time.Minute
+	defaultThrottleMaxKeys = 100000
+)
+
+// DefaultStaffInterfaces are the staff interfaces accepted when
+// staff_interfaces is not configured. `admin` is deliberately absent: Kayako
+// falls back to the local password for the Admin CP, so refusing it never locks
+// an administrator out, while accepting it would let the directory make admins.
+var DefaultStaffInterfaces = []string{"staff", "winapp", "staffapi", "mobile", "intranet"}
+
+func init() {
+	caddy.RegisterModule(new(Handler))
+}
+
+// Handler answers Kayako's User and Staff LoginShare callbacks. Requests to
+// other paths pass to the next handler untouched.
+type Handler struct {
+	// Path of Kayako's "User LoginShare URL". Default: /loginshare/user
+	UserPath string `json:"user_path,omitempty"`
+	// Path of Kayako's "Staff LoginShare URL". Default: /loginshare/staff
+	StaffPath string `json:"staff_path,omitempty"`
+
+	// Addresses or CIDR ranges allowed to call the endpoints, compared with
+	// Caddy's client IP (so `trusted_proxies` applies). Default: anyone, with a
+	// WARN at provision.
+	AllowFrom []string `json:"allow_from,omitempty"`
+	// If set, the URL must carry ?key=<secret> (compared in constant time).
+	// Use {env.NAME} or {file./abs/path}: resolved at provision, never logged.
+	Secret string `json:"secret,omitempty"`
+
+	// Staff interfaces accepted on the staff endpoint (exact, lowercase).
+	// Default: staff winapp staffapi mobile intranet (not admin).
+	StaffInterfaces []string `json:"staff_interfaces,omitempty"`
+
+	// Budget for the whole request, backends included. Default: 10s (max 90s).
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Floor on the answer time of every failure, from the start of the request.
+	// Default: 250ms
+	FailureDelay caddy.Duration `json:"failure_delay,omitempty"`
+	// Uniform random jitter added to FailureDelay. Default: 100ms
+	FailureJitter caddy.Duration `json:"failure_jitter,omitempty"`
+	// Longest accepted username, password, ipaddress or interface, in bytes.
+	// Default: 1024
+	MaxFieldBytes int `json:"max_field_bytes,omitempty"`
+	// Largest accepted request body in bytes; larger gets 413. Default: 16KiB
+	MaxBody int64 `json:"max_body,omitempty"`
+	// Logins running backend work at once; others wait within their deadline,
+	// then answer "unavailable". Default: 64
+	MaxConcurrent int `json:"max_concurrent,omitempty"`
+
+	// Message for invalid credentials and every refusal that must not say why.
+	// Default: "Invalid username or password"
+	MessageInvalid string `json:"message_invalid,omitempty"`
+	// Message when no backend could answer. Default: "Authentication service unavailable"
+	MessageUnavailable string `json:"message_unavailable,omitempty"`
+	// Message for refused callers and staff interfaces. Default: "Access denied"
+	MessageDenied string `json:"message_denied,omitempty"`
+
+	// Brute-force protection. Default: on, per_user 5 per 10m, per_ip 20 per
+	// 10m, ban 15m, max_keys 100000.
+	Throttle *ThrottleConfig `json:"throttle,omitempty"`
+
+	// Directory group → Kayako user group title. Omitted: everyone gets
+	// "Registered". Present but empty: everyone is refused.
+	UserGroups *Mapping `json:"user_groups,omitempty"`
+	// Directory group → Kayako staff team title. Omitted or empty: the staff
+	// endpoint refuses everyone.
+	StaffTeams *Mapping `json:"staff_teams,omitempty"`
+
+	// Backends, tried in order. Modules in namespace loginshare.backends.
+	BackendsRaw []json.RawMessage `json:"backends,omitempty" caddy:"namespace=loginshare.backends inline_key=backend"`
+
+	backends    []backends.Named
+	allow       []netip.Prefix
+	secret      []byte
+	interfaces  map[string]bool
+	userMap     *compiledMapping
+	staffMap    *compiledMapping
+	throttle    *throttle.Store
+	throttleKey string
+	sem         chan struct{}
+	logger      *zap.Logger
+	audit       *zap.Logger
+	metrics     *metrics
+}
+
+// ThrottleConfig configures brute-force regulation. Failures are counted per
+// normalised username and per end-user ipaddress (the POSTed field).
+type ThrottleConfig struct {
+	// Off disables throttling.
+	Off bool `json:"off,omitempty"`
+	// Failures per username within PerUserWindow before a ban. 0 disables. Default: 5
+	PerUser *int `json:"per_user,omitempty"`
+	// Default: 10m
+	PerUserWindow caddy.Duration `json:"per_user_window,omitempty"`
+	// Failures per end-user IP (IPv6 per /64) within PerIPWindow. 0 disables. Default: 20
+	PerIP *int `json:"per_ip,omitempty"`
+	// Default: 10m
+	PerIPWindow caddy.Duration `json:"per_ip_window,omitempty"`
+	// How long a ban lasts; the backend is not contacted meanwhile. Default: 15m
+	Ban caddy.Duration `json:"ban,omitempty"`
+	// Bound on tracked keys (counters and bans each). Default: 100000
+	MaxKeys int `json:"max_keys,omitempty"`
+}
+
+// Mapping is an ordered list of group → title lines; the first line that any
+// of the person's groups satisfies wins, Default applies when none does.
+type Mapping struct {
+	// Lines in file order.
+	Map []MappingLine `json:"map,omitempty"`
+	// Title used when no line matches; empty means refuse.
+	Default string `json:"default,omitempty"`
+}
+
+// MappingLine maps one group to one Kayako title. A group containing "=" is a
+// DN compared as a DN; any other group is a name compared case-insensitively.
+type MappingLine struct {
+	Group string `json:"group"`
+	Title string `json:"title"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.loginshare",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision applies defaults, resolves secrets, loads the backends and shared
+// state. It performs no network I/O.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.audit = h.logger.Named("audit")
+
+	if h.UserPath == "" {
+		h.UserPath = DefaultUserPath
+	}
+	if h.StaffPath == "" {
+		h.StaffPath = DefaultStaffPath
+	}
+	for _, p := range []*string{&h.UserPath, &h.StaffPath} {
+		if !strings.HasPrefix(*p, "/") {
+			return fmt.Errorf("path %q must start with /", *p)
+		}
+		*p = path.Clean(*p)
+	}
+	if h.UserPath == h.StaffPath {
+		return fmt.Errorf("user_path and staff_path are both %q; Kayako needs two distinct URLs", h.UserPath)
+	}
+	if h.Timeout == 0 {
+		h.Timeout = caddy.Duration(DefaultTimeout)
+	}
+	if h.Timeout < 0 || time.Duration(h.Timeout) > maxTimeout {
+		return fmt.Errorf("timeout %s must be positive and at most %s (Kayako gives up after 100s)", time.Duration(h.Timeout), maxTimeout)
+	}
+	if h.FailureDelay == 0 {
+		h.FailureDelay = caddy.Duration(DefaultFailureDelay)
+	}
+	if h.FailureJitter == 0 {
+		h.FailureJitter = caddy.Duration(DefaultFailureJitter)
+	}
+	if h.FailureDelay < 0 || h.FailureJitter < 0 {
+		return errors.New("failure_delay and failure_jitter must not be negative")
+	}
+	if time.Duration(h.FailureDelay+h.FailureJitter) >= time.Duration(h.Timeout) {
+		return fmt.Errorf("failure_delay + failure_jitter (%s) must be shorter than timeout (%s)",
+			time.Duration(h.FailureDelay+h.FailureJitter), time.Duration(h.Timeout))
+	}
+	if h.MaxFieldBytes == 0 {
+		h.MaxFieldBytes = DefaultMaxFieldBytes
+	}
+	if h.MaxBody == 0 {
+		h.MaxBody = DefaultMaxBody
+	}
+	if h.MaxConcurrent == 0 {
+		h.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if h.MaxFieldBytes < 0 || h.MaxBody < 0 || h.MaxConcurrent < 0 {
+		return errors.New("max_field_bytes, max_body and max_concurrent must be positive")
+	}
+	if int64(h.MaxFieldBytes) > h.MaxBody {
+		return fmt.Errorf("max_field_bytes (%d) is larger than max_body (%d)", h.MaxFieldBytes, h.MaxBody)
+	}
+	if h.MessageInvalid == "" {
+		h.MessageInvalid = DefaultMessageInvalid
+	}
+	if h.MessageUnavailable == "" {
+		h.MessageUnavailable = DefaultMessageUnavail
+	}
+	if h.MessageDenied == "" {
+		h.MessageDenied = DefaultMessageDenied
+	}
+	for _, m := range []string{h.MessageInvalid, h.MessageUnavailable, h.MessageDenied} {
+		if strings.Contains(m, "%") {
+			// Kayako's staff panel may pass the message through sprintf.
+			return fmt.Errorf("message %q must not contain %%", m)
+		}
+	}
+
+	// Caller restrictions.
+	for _, a := range h.AllowFrom {
+		p, err := parsePrefix(a)
+		if err != nil {
+			return fmt.Errorf("allow_from: %w", err)
+		}
+		h.allow = append(h.allow, p)
+	}
+	if h.Secret != "" {
+		s := caddy.NewReplacer().ReplaceAll(h.Secret, "")
+		if s == "" {
+			return errors.New("secret resolved to an empty value; check the {env.*} or {file.*} placeholder")
+		}
+		h.secret = []byte(s)
+	}
+	if len(h.allow) == 0 && h.secret == nil {
+		h.logger.Warn("LoginShare endpoint is open to anyone: without allow_from or secret, whoever can reach it can guess passwords; set allow_from to Kayako's address",
+			zap.String("user_path", h.UserPath), zap.String("staff_path", h.StaffPath))
+	}
+
+	ifaces := h.StaffInterfaces
+	if len(ifaces) == 0 {
+		ifaces = DefaultStaffInterfaces
+	}
+	h.interfaces = make(map[string]bool, len(ifaces))
+	for _, i := range ifaces {
+		h.interfaces[i] = true
+	}
+
+	var err error
+	if h.userMap, err = compileMapping(h.UserGroups); err != nil {
+		return fmt.Errorf("user_groups: %w", err)
+	}
+	if h.staffMap, err = compileMapping(h.StaffTeams); err != nil {
+		return fmt.Errorf("staff_teams: %w", err)
+	}
+	if h.staffMap == nil || h.staffMap.empty() {
+		h.logger.Info("staff_teams is not configured: the staff endpoint refuses everyone")
+	} else if len(h.staffMap.lines) == 0 && h.staffMap.def != "" {
+		h.logger.Warn("staff_teams has only a default: every account in the directory becomes staff",
+			zap.String("team", h.staffMap.def))
+	}
+
+	if err := h.provisionThrottle(); err != nil {
+		return err
+	}
+	h.sem = make(chan struct{}, h.MaxConcurrent)
+
+	if h.metrics, err = registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
+
+	mods, err := ctx.LoadModule(h, "BackendsRaw")
+	if err != nil {
+		return fmt.Errorf("loading backends: %w", err)
+	}
+	for i, m := range mods.([]any) {
+		b, ok := m.(backends.Backend)
+		if !ok {
+			return fmt.Errorf("backend %d (%T) does not implement backends.Backend", i, m)
+		}
+		name := strings.TrimPrefix(string(m.(caddy.Module).CaddyModule().ID), "loginshare.backends.")
+		h.backends = append(h.backends, backends.Named{Name: name, Backend: b})
+	}
+	return nil
+}
+
+func (h *Handler) provisionThrottle() error {
+	t := h.Throttle
+	if t != nil && t.Off {
+		return nil
+	}
+	cfg := throttle.Config{
+		PerUser: defaultThrottlePerUser, PerIP: defaultThrottlePerIP,
+		UserWindow: defaultThrottleWindow, IPWindow: defaultThrottleWindow,
+		Ban: defaultThrottleBan, MaxKeys: defaultThrottleMaxKeys,
+	}
+	if t != nil {
+		if t.PerUser != nil {
+			cfg.PerUser = *t.PerUser
+		}
+		if t.PerIP != nil {
+			cfg.PerIP = *t.PerIP
+		}
+		if t.PerUserWindow != 0 {
+			cfg.UserWindow = time.Duration(t.PerUserWindow)
+		}
+		if t.PerIPWindow != 0 {
+			cfg.IPWindow = time.Duration(t.PerIPWindow)
+		}
+		if t.Ban != 0 {
+			cfg.Ban = time.Duration(t.Ban)
+		}
+		if t.MaxKeys != 0 {
+			cfg.MaxKeys = t.MaxKeys
+		}
+	}
+	if cfg.PerUser < 0 || cfg.PerIP < 0 || cfg.UserWindow < 0 || cfg.IPWindow < 0 || cfg.Ban < 0 || cfg.MaxKeys < 0 {
+		return errors.New("throttle: values must not be negative")
+	}
+	if cfg.PerUser == 0 && cfg.PerIP == 0 {
+		return nil
+	}
+	// State is shared by configs with the same settings and paths, so a reload
+	// keeps counters and bans.
+	h.throttleKey = fmt.Sprintf("%s|%s|%+v", h.UserPath, h.StaffPath, cfg)
+	v, _, err := throttleStores.LoadOrNew(h.throttleKey, func() (caddy.Destructor, error) {
+		s := throttle.New(cfg)
+		if testClock != nil {
+			s.SetClock(testClock)
+		}
+		return throttleEntry{s}, nil
+	})
+	if err != nil {
+		return err
+	}
+	h.throttle = v.(throttleEntry).Store
+	return nil
+}
+
+// throttleStores keeps throttle state across config reloads.
+var throttleStores = caddy.NewUsagePool()
+
+// testClock, when set by tests before provisioning, drives new throttle stores.
+var testClock func() time.Time
+
+type throttleEntry struct{ *throttle.Store }
+
+func (throttleEntry) Destruct() error { return nil }
+
+// Validate checks the provisioned handler.
+func (h *Handler) Validate() error {
+	if len(h.backends) == 0 {
+		return errors.New("no backend configured: add a `backend ldap { … }` or `backend static { … }` block")
+	}
+	return nil
+}
+
+// Cleanup releases shared state. It tolerates a half-provisioned handler.
+func (h *Handler) Cleanup() error {
+	if h.throttle != nil && h.throttleKey != "" {
+		_, err := throttleStores.Delete(h.throttleKey)
+		h.throttle = nil
+		return err
+	}
+	return nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR range", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR range", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

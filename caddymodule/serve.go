@@ -1,0 +1,403 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/kayako-loginshare/caddy-loginshare/backends"
+	"github.com/kayako-loginshare/caddy-loginshare/internal/throttle"
+	"github.com/kayako-loginshare/caddy-loginshare/xmlresp"
+)
+
+const (
+	endpointUser  = "user"
+	endpointStaff = "staff"
+)
+
+// attempt is everything the audit line and metrics say about one request.
+type attempt struct {
+	endpoint  string
+	username  string
+	ipaddress string
+	iface     string
+	remoteIP  string
+	backend   string
+	server    string
+	outcome   backends.Class
+	title     string
+	reason    string
+	status    int
+	start     time.Time
+}
+
+// ServeHTTP answers requests to the two LoginShare paths and passes every other
+// request to next untouched.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	endpoint := h.endpoint(r.URL.Path)
+	if endpoint == "" {
+		return next.ServeHTTP(w, r)
+	}
+	a := &attempt{endpoint: endpoint, start: now(), status: http.StatusOK}
+	a.remoteIP, _ = caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+
+	var doc []byte
+	written := false
+	defer func() {
+		if p := recover(); p != nil {
+			// Never show internal text to the person; the log gets the panic
+			// value's type only, since it could carry request data.
+			h.logger.Error("panic while answering a LoginShare request; answered a failure document",
+				zap.String("endpoint", endpoint), zap.String("panic_type", typeName(p)))
+			a.outcome, a.reason, a.status = backends.Unavailable, "internal error", http.StatusOK
+			if !written {
+				h.write(w, a, xmlresp.FailureDocument(h.MessageUnavailable))
+			}
+			h.finish(a)
+		}
+	}()
+
+	doc = h.handle(w, r, a)
+	if a.outcome != backends.OK {
+		h.pad(r.Context(), a.start)
+	}
+	written = true
+	h.write(w, a, doc)
+	h.finish(a)
+	return nil
+}
+
+// endpoint matches the cleaned request path exactly (a trailing slash variant too).
+func (h *Handler) endpoint(p string) string {
+	if p == "" {
+		return ""
+	}
+	c := path.Clean(p)
+	switch c {
+	case h.UserPath:
+		return endpointUser
+	case h.StaffPath:
+		return endpointStaff
+	}
+	return ""
+}
+
+// handle runs the checks in the design's order and returns the document to send.
+func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a *attempt) []byte {
+	if r.Method != http.MethodPost {
+		a.status = http.StatusMethodNotAllowed
+		return h.fail(a, backends.BadRequest, "method "+sanitizeLog(r.Method, 16)+" not allowed")
+	}
+
+	form, class, reason := h.readForm(w, r, a)
+	if class != "" {
+		return h.fail(a, class, reason)
+	}
+	c := backends.Credentials{
+		Username:  form["username"],
+		Password:  form["password"],
+		IPAddress: form["ipaddress"],
+		Interface: form["interface"],
+	}
+	a.username, a.ipaddress, a.iface = c.Username, c.IPAddress, c.Interface
+
+	if class, reason := h.checkCaller(r, a); class != "" {
+		return h.fail(a, class, reason)
+	}
+
+	if a.endpoint == endpointStaff {
+		if !h.interfaces[c.Interface] {
+			return h.fail(a, backends.RefusedInterface, "staff interface not allowed")
+		}
+	} else {
+		if c.Interface != "" {
+			h.debug("interface field ignored on the user endpoint", zap.String("interface", c.Interface))
+		}
+		c.Interface = ""
+	}
+
+	var userKey, ipKey string
+	if h.throttle != nil {
+		userKey, ipKey = throttle.UserKey(c.Username), throttle.IPKey(c.IPAddress)
+		if banned, until := h.throttle.Banned(userKey, ipKey); banned {
+			return h.fail(a, backends.Throttled, "banned until "+until.UTC().Format(time.RFC3339))
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.Timeout))
+	defer cancel()
+	res, acquired := h.authenticate(ctx, c)
+	if !acquired {
+		return h.fail(a, backends.Unavailable, "no backend slot free before the deadline (max_concurrent)")
+	}
+	a.backend, a.server = res.Backend, res.Identity.Server
+	if res.Class != backends.OK {
+		if h.throttle != nil && res.Class.CountsAsFailure() {
+			if h.throttle.Failure(userKey, ipKey) {
+				h.logger.Warn("login throttled: too many failures",
+					zap.String("username", c.Username), zap.String("ipaddress", c.IPAddress))
+			}
+		}
+		if res.Class == backends.AmbiguousUser {
+			h.logger.Error("directory search matched more than one entry; fix the user filter",
+				zap.String("backend", res.Backend), zap.String("username", c.Username))
+		}
+		return h.fail(a, res.Class, errText(res.Err))
+	}
+
+	id := res.Identity
+	if id.Username != "" {
+		a.username = id.Username
+	}
+	doc, class, reason := h.document(a.endpoint, id, c.Username, a)
+	if class != backends.OK {
+		return h.fail(a, class, reason)
+	}
+	if h.throttle != nil {
+		h.throttle.Success(userKey)
+	}
+	a.outcome = backends.OK
+	return doc
+}
+
+// authenticate runs the backends under the concurrency bound. The answer
+// never waits past ctx's deadline, even for a backend that ignores ctx: the
+// work then finishes in the background and only then frees its slot, so
+// max_concurrent bounds the backend work actually running.
+func (h *Handler) authenticate(ctx context.Context, c backends.Credentials) (backends.Result, bool) {
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		return backends.Result{}, false
+	}
+	if ctx.Err() != nil { // both were ready; the deadline wins
+		<-h.sem
+		return backends.Result{}, false
+	}
+	done := make(chan backends.Result, 1)
+	go func() {
+		defer func() { <-h.sem }()
+		defer func() {
+			if p := recover(); p != nil {
+				h.logger.Error("panic in a backend; answered unavailable", zap.String("panic_type", typeName(p)))
+				done <- backends.Result{Err: backends.Errorf(backends.Unavailable, "internal error"), Class: backends.Unavailable}
+			}
+		}()
+		done <- backends.Combine(ctx, h.backends, c)
+	}()
+	select {
+	case res := <-done:
+		return res, true
+	case <-ctx.Done():
+		return backends.Result{
+			Err:   backends.Errorf(backends.Unavailable, "no backend answered within timeout"),
+			Class: backends.Unavailable,
+		}, true
+	}
+}
+
+// readForm parses the body under MaxBody and applies the field checks. It reads
+// r.PostForm only: credentials in a query string are ignored.
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, a *attempt) (map[string]string, backends.Class, string) {
+	if r.ContentLength > h.MaxBody {
+		a.status = http.StatusRequestEntityTooLarge
+		return nil, backends.BadRequest, "body larger than max_body"
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.MaxBody)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			a.status = http.StatusRequestEntityTooLarge
+			return nil, backends.BadRequest, "body larger than max_body"
+		}
+		return nil, backends.BadRequest, "unparsable form body"
+	}
+	out := make(map[string]string, 4)
+	for _, name := range [...]string{"username", "password", "ipaddress", "interface"} {
+		vals := r.PostForm[name]
+		switch {
+		case len(vals) > 1:
+			return nil, backends.BadRequest, "duplicate field " + name
+		case len(vals) == 0:
+			continue
+		}
+		v := vals[0]
+		if len(v) > h.MaxFieldBytes {
+			return nil, backends.BadRequest, "field " + name + " longer than max_field_bytes"
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return nil, backends.BadRequest, "NUL byte in field " + name
+		}
+		if !utf8.ValidString(v) {
+			return nil, backends.BadRequest, "invalid UTF-8 in field " + name
+		}
+		out[name] = v
+	}
+	// The typed username is logged from here on; it passed the checks above.
+	a.username, a.ipaddress, a.iface = out["username"], out["ipaddress"], out["interface"]
+	if strings.TrimSpace(out["username"]) == "" {
+		return nil, backends.BadRequest, "empty username"
+	}
+	if strings.TrimSpace(out["password"]) == "" {
+		return nil, backends.BadRequest, "empty password"
+	}
+	return out, "", ""
+}
+
+// checkCaller applies allow_from and secret.
+func (h *Handler) checkCaller(r *http.Request, a *attempt) (backends.Class, string) {
+	if len(h.allow) > 0 {
+		ip, err := netip.ParseAddr(a.remoteIP)
+		if err != nil {
+			return backends.RefusedCaller, "client IP unknown"
+		}
+		ip = ip.Unmap().WithZone("")
+		ok := false
+		for _, p := range h.allow {
+			if p.Contains(ip) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return backends.RefusedCaller, "caller not in allow_from"
+		}
+	}
+	if h.secret != nil {
+		got := r.URL.Query()["key"]
+		if len(got) != 1 {
+			return backends.RefusedCaller, "missing or repeated key parameter"
+		}
+		// Hashing both sides makes the comparison constant-time in the length too.
+		want, have := sha256.Sum256(h.secret), sha256.Sum256([]byte(got[0]))
+		if subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
+			return backends.RefusedCaller, "wrong key parameter"
+		}
+	}
+	return "", ""
+}
+
+// fail records the outcome and returns the failure document with its message.
+func (h *Handler) fail(a *attempt, class backends.Class, reason string) []byte {
+	a.outcome, a.reason = class, reason
+	return xmlresp.FailureDocument(h.message(class))
+}
+
+func (h *Handler) message(class backends.Class) string {
+	switch class {
+	case backends.RefusedCaller, backends.RefusedInterface:
+		return h.MessageDenied
+	case backends.Unavailable:
+		return h.MessageUnavailable
+	}
+	return h.MessageInvalid
+}
+
+// pad holds a failure until failure_delay (+ jitter) has passed since start, so
+// unknown user, wrong password, banned and refused cannot be told apart by time.
+func (h *Handler) pad(ctx context.Context, start time.Time) {
+	d := time.Duration(h.FailureDelay)
+	if j := time.Duration(h.FailureJitter); j > 0 {
+		d += rand.N(j + 1)
+	}
+	wait := time.Until(start.Add(d))
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (h *Handler) write(w http.ResponseWriter, a *attempt, doc []byte) {
+	hdr := w.Header()
+	xmlresp.SetHeaders(hdr)
+	if a.status == http.StatusMethodNotAllowed {
+		hdr.Set("Allow", http.MethodPost)
+	}
+	if a.status == http.StatusRequestEntityTooLarge {
+		hdr.Set("Connection", "close")
+	}
+	w.WriteHeader(a.status)
+	_, _ = w.Write(doc)
+}
+
+// finish writes the audit line and the metrics of one request.
+func (h *Handler) finish(a *attempt) {
+	d := now().Sub(a.start)
+	h.metrics.observe(a.endpoint, string(a.outcome), d)
+	level := zapcore.InfoLevel
+	if a.outcome == backends.Unavailable || a.outcome == backends.AmbiguousUser {
+		level = zapcore.WarnLevel
+	}
+	if ce := h.audit.Check(level, "loginshare"); ce != nil {
+		ce.Write(
+			zap.String("endpoint", a.endpoint),
+			zap.String("username", sanitizeLog(a.username, 256)),
+			zap.String("ipaddress", sanitizeLog(a.ipaddress, 64)),
+			zap.String("interface", sanitizeLog(a.iface, 32)),
+			zap.String("remote_ip", a.remoteIP),
+			zap.String("backend", a.backend),
+			zap.String("server", a.server),
+			zap.String("outcome", string(a.outcome)),
+			zap.String("title", a.title),
+			zap.String("reason", a.reason),
+			zap.Int("status", a.status),
+			zap.Duration("duration", d),
+		)
+	}
+}
+
+func (h *Handler) debug(msg string, fields ...zap.Field) {
+	if ce := h.logger.Check(zapcore.DebugLevel, msg); ce != nil {
+		ce.Write(fields...)
+	}
+}
+
+// sanitizeLog bounds a client-supplied value for the log.
+func sanitizeLog(s string, max int) string {
+	if len(s) > max {
+		s = s[:max]
+		for !utf8.ValidString(s) && len(s) > 0 {
+			s = s[:len(s)-1]
+		}
+		s += "…"
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case error:
+		return "error"
+	case string:
+		return "string"
+	}
+	return "other"
+}
+
+// now is time.Now; a variable so tests can observe timing without sleeping.
+var now = time.Now
