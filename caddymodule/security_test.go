@@ -483,3 +483,27 @@ func TestProductionExampleNeverLogsPasswordOrSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenEndpointWarnsAtProvision(t *testing.T) {
+	const warning = "LoginShare endpoint is open to anyone"
+	for _, tc := range []struct {
+		extra string
+		warn  bool
+	}{
+		{"", true},
+		{"allow_from 127.0.0.1", false},
+		{"secret some-long-shared-secret", false},
+	} {
+		s := fixtureSite(t, tc.extra)
+		if err := stopCaddy(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(s.logFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(b), warning) && strings.Contains(string(b), `"level":"warn"`); got != tc.warn {
+			t.Errorf("%q: warning logged %v, want %v", tc.extra, got, tc.warn)
+		}
+	}
+}
