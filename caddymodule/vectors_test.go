@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -494,4 +496,36 @@ func TestT44BlockedBackendAnswersWithinTimeout(t *testing.T) {
 }`)
 	r := s.post("/loginshare/user", form("username", "jdoe", "password", "s3cret"))
 	mustFail(t, r, 200, DefaultMessageUnavail)
+}
+
+// TestQuickStartCaddyfileServesTheDemoAccounts runs Caddyfile.example (on
+// another port) and checks what the README promises of it.
+func TestQuickStartCaddyfileServesTheDemoAccounts(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "Caddyfile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cfg := strings.ReplaceAll(string(raw), "http://127.0.0.1:8080 {", fmt.Sprintf("http://127.0.0.1:%d {", port))
+	if cfg == string(raw) {
+		t.Fatal("Caddyfile.example no longer serves http://127.0.0.1:8080")
+	}
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	s := loadConfig(t, testGlobals(logFile, "")+cfg, port, logFile)
+
+	r := s.post("/loginshare/user", form("username", "jdoe", "password", "s3cret", "ipaddress", "203.0.113.7"))
+	if r.Doc.Result != "1" || r.Doc.User.UserGroup != "Registered" || r.Doc.User.FullName != "Jane Doe" {
+		t.Errorf("jdoe user login: %s", r.Body)
+	}
+	r = s.post("/loginshare/staff", form("username", "jdoe", "password", "s3cret", "interface", "staff"))
+	if r.Doc.Result != "1" || *r.Doc.Staff.Team != "Support" {
+		t.Errorf("jdoe staff login: %s", r.Body)
+	}
+	r = s.post("/loginshare/staff", form("username", "admin1", "password", "s3cret", "interface", "staff"))
+	if r.Doc.Result != "1" || *r.Doc.Staff.Team != "Administrator" {
+		t.Errorf("admin1 staff login: %s", r.Body)
+	}
+	mustFail(t, s.post("/loginshare/user", form("username", "admin1", "password", "s3cret")), 200, DefaultMessageInvalid)
+	mustFail(t, s.post("/loginshare/user", form("username", "jdoe", "password", "wrong")), 200, DefaultMessageInvalid)
+	mustFail(t, s.do("GET", "/loginshare/user", "", nil), http.StatusMethodNotAllowed, DefaultMessageInvalid)
 }
