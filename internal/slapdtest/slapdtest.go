@@ -1,0 +1,421 @@
+// Package slapdtest starts a private OpenLDAP slapd for tests: loopback
+// ports for ldap:// (StartTLS too) and ldaps://, its own CA and server
+// certificate made in Go, an mdb database with the memberof overlay, and the
+// fixture directory described by the constants of this package.
+//
+// It needs Debian's slapd (`echo "slapd slapd/no_configuration boolean true" |
+// debconf-set-selections; apt-get install slapd ldap-utils`). Without it,
+// Start skips the test, or fails it when CI=true.
+package slapdtest
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+)
+
+// Server is a running private slapd.
+type Server struct {
+	URL      string // ldap://127.0.0.1:<port> (plain; StartTLS available)
+	LDAPSURL string // ldaps://127.0.0.1:<port>
+	CAFile   string // PEM of the CA that signed the server certificate
+	CAPEM    []byte
+	BaseDN   string
+	// The service account (cn=svc,dc=example,dc=org).
+	BindDN       string
+	BindPassword string
+	// Root DN of the database, for test set-up only.
+	AdminDN       string
+	AdminPassword string
+
+	t       testing.TB
+	dir     string
+	conf    string
+	slapd   string
+	port    int
+	tlsPort int
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan error // receives cmd.Wait's result
+	log    *os.File
+}
+
+// Fixture constants: the directory every Start loads.
+const (
+	BaseDN          = "dc=example,dc=org"
+	PeopleDN        = "ou=people," + BaseDN
+	GroupsDN        = "ou=groups," + BaseDN
+	ServiceDN       = "cn=svc," + BaseDN
+	ServicePassword = "svc-Passw0rd"
+	AdminDN         = "cn=admin," + BaseDN
+	AdminPassword   = "adminpw"
+	// Password of every fixture user.
+	Password = "s3cret"
+
+	// jdoe: the Kayako spec's T1 person.
+	JDoe            = "jdoe"
+	JDoeDN          = "uid=jdoe," + PeopleDN
+	JDoeCN          = "Jane Doe"
+	JDoeGivenName   = "Jane"
+	JDoeSN          = "Doe"
+	JDoeMail        = "Jane.Doe@Example.com"
+	JDoeMail2       = "jane@example.org"
+	JDoeTitle       = "Engineer"
+	JDoePhone       = "+1 555 0100"
+	JDoeMobile      = "+1 555 0199"
+	JDoeOrg         = "Example Org"
+	Admin1          = "admin1"
+	Admin1DN        = "uid=admin1," + PeopleDN
+	Admin1Mail      = "admin1@example.com"
+	NoGiven         = "nogiven" // no givenName, cn "Sam Nogiven", in helpdesk-staff
+	NoGivenCN       = "Sam Nogiven"
+	NoMail          = "nomail" // no mail at all, in helpdesk-users
+	Twin            = "twin"   // two entries carry uid=twin
+	Nested          = "nested" // in inner ⊂ outer ⊂ top, and in cycle-a ⇄ cycle-b
+	NestedDN        = "uid=nested," + PeopleDN
+	Deep            = "deep" // in deep-1 ⊂ deep-2 ⊂ … ⊂ deep-12
+	DeepChain       = 12
+	Tom             = "tom"
+	TomCN           = `Tom & Jerry <Ltd> "Q" 'A'`
+	Zoe             = "zoe"
+	ZoeCN           = "Zoë Ångström 山田太郎 🎉"
+	Emile           = "émile" // a non-ASCII uid
+	EmileCN         = "Émile Zola"
+	GroupUsers      = "helpdesk-users"
+	GroupStaff      = "helpdesk-staff"
+	GroupAdmins     = "helpdesk-admins"
+	GroupUsersDN    = "cn=helpdesk-users," + GroupsDN
+	GroupStaffDN    = "cn=helpdesk-staff," + GroupsDN
+	GroupAdminsDN   = "cn=helpdesk-admins," + GroupsDN
+	ReferralDN      = "ou=elsewhere," + BaseDN // a referral object: searches get a continuation reference
+	ReferralURL     = "ldap://elsewhere.example.org/ou=elsewhere,dc=example,dc=org"
+	installHint     = `slapd is not installed: echo "slapd slapd/no_configuration boolean true" | debconf-set-selections && apt-get install -y slapd ldap-utils`
+	startupAttempts = 5
+)
+
+// Start runs a private slapd for t, stopped (by PID) in t.Cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := findSlapd()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(installHint)
+		}
+		t.Skip(installHint)
+	}
+	s := &Server{
+		t: t, dir: t.TempDir(), slapd: bin,
+		BaseDN: BaseDN, BindDN: ServiceDN, BindPassword: ServicePassword,
+		AdminDN: AdminDN, AdminPassword: AdminPassword,
+	}
+	if err := s.writeFiles(); err != nil {
+		t.Fatalf("slapdtest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	var lastErr error
+	for i := 0; i < startupAttempts; i++ {
+		s.port, s.tlsPort = freePort(t), freePort(t)
+		if s.port == s.tlsPort {
+			continue
+		}
+		if lastErr = s.start(); lastErr == nil {
+			break
+		}
+	}
+	if lastErr != nil {
+		t.Fatalf("slapdtest: slapd did not start: %v\n%s", lastErr, s.logTail())
+	}
+	s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", s.port)
+	s.LDAPSURL = fmt.Sprintf("ldaps://127.0.0.1:%d", s.tlsPort)
+	if err := s.load(); err != nil {
+		t.Fatalf("slapdtest: loading the fixture: %v", err)
+	}
+	return s
+}
+
+func findSlapd() (string, error) {
+	if p, err := exec.LookPath("slapd"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/sbin/slapd", "/usr/local/sbin/slapd", "/usr/local/libexec/slapd"} {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	return "", errors.New("slapd not found")
+}
+
+func freePort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("slapdtest: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Stop terminates slapd and waits for it to exit. Safe to call twice.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.cmd = nil
+	if s.log != nil {
+		s.log.Close()
+		s.log = nil
+	}
+}
+
+// Restart stops slapd and starts it again on the same ports with the same
+// data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	var err error
+	for i := 0; i < 50; i++ { // the old listener may linger a moment
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("slapdtest: restart failed: %v\n%s", err, s.logTail())
+}
+
+// PID of the running slapd, 0 when stopped.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// TLSConfig returns a client TLS config trusting the test CA.
+func (s *Server) TLSConfig() *tls.Config {
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(s.CAPEM)
+	return &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+}
+
+// Admin returns a connection bound as the root DN, closed in t.Cleanup.
+func (s *Server) Admin(t testing.TB) *goldap.Conn {
+	t.Helper()
+	c, err := goldap.DialURL(s.URL, goldap.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}))
+	if err != nil {
+		t.Fatalf("slapdtest: %v", err)
+	}
+	c.SetTimeout(10 * time.Second)
+	if err := c.Bind(AdminDN, AdminPassword); err != nil {
+		c.Close()
+		t.Fatalf("slapdtest: admin bind: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	logf, err := os.OpenFile(filepath.Join(s.dir, "slapd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	urls := fmt.Sprintf("ldap://127.0.0.1:%d/ ldaps://127.0.0.1:%d/", s.port, s.tlsPort)
+	cmd := exec.Command(s.slapd, "-f", s.conf, "-h", urls, "-d", "0")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = s.dir
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			logf.Close()
+			return fmt.Errorf("slapd exited: %v", err)
+		default:
+		}
+		if ready(s.port) && ready(s.tlsPort) {
+			s.cmd, s.exited, s.log = cmd, exited, logf
+			return nil
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			logf.Close()
+			return errors.New("slapd did not answer within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ready(port int) bool {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func (s *Server) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "slapd.log"))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// --- files: certificates and slapd.conf ---
+
+func (s *Server) writeFiles() error {
+	for _, d := range []string{"db", "run", "tls"} {
+		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o700); err != nil {
+			return err
+		}
+	}
+	caPEM, certPEM, keyPEM, err := makeCerts()
+	if err != nil {
+		return err
+	}
+	s.CAPEM = caPEM
+	s.CAFile = filepath.Join(s.dir, "tls", "ca.crt")
+	files := map[string][]byte{
+		s.CAFile: caPEM,
+		filepath.Join(s.dir, "tls", "server.crt"): certPEM,
+		filepath.Join(s.dir, "tls", "server.key"): keyPEM,
+	}
+	for p, b := range files {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return err
+		}
+	}
+	s.conf = filepath.Join(s.dir, "slapd.conf")
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+pidfile  %[1]s/run/slapd.pid
+argsfile %[1]s/run/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload memberof
+loglevel none
+TLSCACertificateFile %[1]s/tls/ca.crt
+TLSCertificateFile %[1]s/tls/server.crt
+TLSCertificateKeyFile %[1]s/tls/server.key
+database mdb
+maxsize 104857600
+suffix "%[2]s"
+rootdn "%[3]s"
+rootpw %[4]s
+directory %[1]s/db
+index objectClass eq
+index uid,mail,cn eq
+index member,memberOf eq
+overlay memberof
+memberof-group-oc groupOfNames
+memberof-member-ad member
+memberof-memberof-ad memberOf
+access to attrs=userPassword
+  by anonymous auth
+  by self write
+  by * none
+access to *
+  by * read
+`, s.dir, BaseDN, AdminDN, ssha(AdminPassword))
+	return os.WriteFile(s.conf, b.Bytes(), 0o600)
+}
+
+// ssha hashes a password the way slappasswd -h {SSHA} does.
+func ssha(pw string) string {
+	salt := make([]byte, 8)
+	_, _ = rand.Read(salt)
+	h := sha1.New()
+	h.Write([]byte(pw))
+	h.Write(salt)
+	return "{SSHA}" + base64.StdEncoding.EncodeToString(append(h.Sum(nil), salt...))
+}
+
+func makeCerts() (caPEM, certPEM, keyPEM []byte, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "slapdtest CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
