@@ -1,0 +1,310 @@
+package ldap
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// TLS configures the client side of LDAPS and StartTLS.
+type TLS struct {
+	// PEM file with the CA certificates that sign the directory's server
+	// certificates. Default: the system roots.
+	CAFile string `json:"ca_file,omitempty"`
+
+	// Name expected in the server certificate (and sent as SNI). Default: the
+	// host part of each server URL.
+	ServerName string `json:"server_name,omitempty"`
+
+	// PEM certificate and key presented to the directory (mutual TLS).
+	// Default: none.
+	ClientCertFile string `json:"client_cert,omitempty"`
+	ClientKeyFile  string `json:"client_key,omitempty"`
+
+	// Accept any server certificate. Never use it in production: anyone on
+	// the path can read every password. Logged as a WARN. Default: false.
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+}
+
+// Attributes names the directory attributes the Identity is built from.
+// Empty fields take the preset's value, then the default shown.
+type Attributes struct {
+	// Canonical username. Default: uid (activedirectory: sAMAccountName).
+	Username string `json:"username,omitempty"`
+	// Default: givenName.
+	FirstName string `json:"first_name,omitempty"`
+	// Default: sn.
+	LastName string `json:"last_name,omitempty"`
+	// Default: cn (activedirectory: displayName). Falls back to
+	// "first last", then cn, then the username.
+	FullName string `json:"full_name,omitempty"`
+	// Attributes holding e-mail addresses, all values kept, first attribute's
+	// values first, de-duplicated case-insensitively. proxyAddresses keeps
+	// smtp:/SMTP: values only, primary (SMTP:) first. Default: [mail]
+	// (activedirectory: [mail, proxyAddresses]).
+	Email []string `json:"email,omitempty"`
+	// Default: telephoneNumber.
+	Phone string `json:"phone,omitempty"`
+	// Default: mobile.
+	Mobile string `json:"mobile,omitempty"`
+	// Default: title.
+	Designation string `json:"designation,omitempty"`
+	// Default: o.
+	Organization string `json:"organization,omitempty"`
+}
+
+// Group lookup methods.
+const (
+	GroupsMemberOf = "memberof" // read memberOf from the user entry (0 round trips)
+	GroupsSearch   = "search"   // search groups with Filter on the service connection
+	GroupsNested   = "nested"   // transitive membership
+	GroupsNone     = "none"     // no group lookup
+)
+
+// GroupLookup is one source of group memberships; several are merged.
+type GroupLookup struct {
+	// memberof | search | nested | none.
+	Method string `json:"method"`
+	// For search: an LDAP filter where {dn} is the user's DN and {username}
+	// the canonical username, each escaped exactly once.
+	Filter string `json:"filter,omitempty"`
+}
+
+// Username transforms.
+const (
+	TransformNone        = "none"
+	TransformStripDomain = "strip_domain"
+)
+
+// Presets.
+const (
+	PresetActiveDirectory = "activedirectory"
+	PresetOpenLDAP        = "openldap"
+	PresetFreeIPA         = "freeipa"
+	PresetLLDAP           = "lldap"
+)
+
+// Filters the presets use.
+const (
+	FilterActiveDirectory = "(&(objectCategory=person)(objectClass=user)(|(sAMAccountName={username})(userPrincipalName={username}))(!(userAccountControl:1.2.840.113556.1.4.803:=2)))"
+	FilterOpenLDAP        = "(&(objectClass=inetOrgPerson)(uid={username}))"
+	GroupFilterOpenLDAP   = "(|(&(objectClass=groupOfNames)(member={dn}))(&(objectClass=groupOfUniqueNames)(uniqueMember={dn}))(&(objectClass=posixGroup)(memberUid={username})))"
+	FilterFreeIPA         = "(&(objectClass=person)(uid={username})(!(nsAccountLock=TRUE)))"
+	FilterLLDAP           = "(&(objectClass=person)(uid={username}))"
+	// FilterDefault is the user filter without a preset.
+	FilterDefault = "(&(objectClass=person)(uid={username}))"
+
+	// filterADNested finds every group the DN belongs to, transitively
+	// (LDAP_MATCHING_RULE_IN_CHAIN); other directories answer 0 entries.
+	filterADNested = "(&(objectClass=group)(member:1.2.840.113556.1.4.1941:={dn}))"
+	// filterMemberOfGroup finds the groups that list {dn} as a member, for
+	// client-side traversal.
+	filterMemberOfGroup = "(|(member={dn})(uniqueMember={dn}))"
+)
+
+// Defaults of the timing and pool options.
+const (
+	DefaultDialTimeout        = caddy.Duration(3 * time.Second)
+	DefaultRequestTimeout     = caddy.Duration(5 * time.Second)
+	DefaultPoolSize           = 8
+	DefaultBindPoolSize       = 8
+	DefaultPoolAcquireTimeout = caddy.Duration(2 * time.Second)
+	DefaultIdleTimeout        = caddy.Duration(5 * time.Minute)
+	DefaultServerCooldown     = caddy.Duration(30 * time.Second)
+	// maxNestedDepth bounds client-side group traversal.
+	maxNestedDepth = 10
+	// maxInputBytes bounds username and password before any I/O (the
+	// handler's max_field_bytes is usually lower).
+	maxInputBytes = 4096
+)
+
+// applyPreset fills empty options from the preset. Explicit options win.
+func (l *LDAP) applyPreset() error {
+	if l.Attributes == nil {
+		l.Attributes = new(Attributes)
+	}
+	a := l.Attributes
+	set := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	direct := l.BindDNTemplate != ""
+	filter := func(f string) {
+		if !direct {
+			set(&l.UserFilter, f)
+		}
+	}
+	switch l.Preset {
+	case "":
+	case PresetActiveDirectory:
+		filter(FilterActiveDirectory)
+		set(&a.Username, "sAMAccountName")
+		if len(a.Email) == 0 {
+			a.Email = []string{"mail", "proxyAddresses"}
+		}
+		set(&a.FullName, "displayName")
+		if len(l.Groups) == 0 {
+			l.Groups = []GroupLookup{{Method: GroupsNested}}
+		}
+		set(&l.UsernameTransform, TransformStripDomain)
+	case PresetOpenLDAP:
+		filter(FilterOpenLDAP)
+		set(&a.Username, "uid")
+		if len(a.Email) == 0 {
+			a.Email = []string{"mail"}
+		}
+		set(&a.FullName, "cn")
+		set(&a.FirstName, "givenName")
+		set(&a.LastName, "sn")
+		if len(l.Groups) == 0 {
+			l.Groups = []GroupLookup{{Method: GroupsSearch, Filter: GroupFilterOpenLDAP}}
+		}
+	case PresetFreeIPA:
+		if l.UserBaseDN == "" && l.BaseDN != "" {
+			l.UserBaseDN = "cn=users,cn=accounts," + l.BaseDN
+		}
+		filter(FilterFreeIPA)
+		set(&a.Username, "uid")
+		if len(a.Email) == 0 {
+			a.Email = []string{"mail"}
+		}
+		set(&a.FullName, "cn")
+		if len(l.Groups) == 0 {
+			l.Groups = []GroupLookup{{Method: GroupsMemberOf}}
+		}
+	case PresetLLDAP:
+		if l.UserBaseDN == "" && l.BaseDN != "" {
+			l.UserBaseDN = "ou=people," + l.BaseDN
+		}
+		filter(FilterLLDAP)
+		set(&a.Username, "uid")
+		if len(a.Email) == 0 {
+			a.Email = []string{"mail"}
+		}
+		set(&a.FullName, "cn")
+		set(&a.FirstName, "givenname")
+		set(&a.LastName, "sn")
+		if len(l.Groups) == 0 {
+			l.Groups = []GroupLookup{{Method: GroupsMemberOf}}
+		}
+	default:
+		return fmt.Errorf("unknown preset %q (want activedirectory, openldap, freeipa or lldap)", l.Preset)
+	}
+
+	// Defaults without a preset.
+	filter(FilterDefault)
+	set(&a.Username, "uid")
+	set(&a.FirstName, "givenName")
+	set(&a.LastName, "sn")
+	set(&a.FullName, "cn")
+	if len(a.Email) == 0 {
+		a.Email = []string{"mail"}
+	}
+	set(&a.Phone, "telephoneNumber")
+	set(&a.Mobile, "mobile")
+	set(&a.Designation, "title")
+	set(&a.Organization, "o")
+	if len(l.Groups) == 0 {
+		l.Groups = []GroupLookup{{Method: GroupsMemberOf}}
+	}
+	set(&l.GroupNameAttribute, "cn")
+	set(&l.UsernameTransform, TransformNone)
+	set(&l.UserBaseDN, l.BaseDN)
+	set(&l.GroupBaseDN, l.BaseDN)
+	def := func(p *caddy.Duration, v caddy.Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&l.DialTimeout, DefaultDialTimeout)
+	def(&l.RequestTimeout, DefaultRequestTimeout)
+	def(&l.PoolAcquireTimeout, DefaultPoolAcquireTimeout)
+	def(&l.IdleTimeout, DefaultIdleTimeout)
+	def(&l.ServerCooldown, DefaultServerCooldown)
+	if l.PoolSize == 0 {
+		l.PoolSize = DefaultPoolSize
+	}
+	if l.BindPoolSize == 0 {
+		l.BindPoolSize = DefaultBindPoolSize
+	}
+	return nil
+}
+
+// checkServerURL validates one entry of servers.
+func checkServerURL(s string, starttls, plaintext bool) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("server %q: %v", s, err)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("server %q: missing host", s)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fmt.Errorf("server %q: only scheme://host[:port] is allowed", s)
+	}
+	switch u.Scheme {
+	case "ldaps":
+	case "ldap":
+		if !starttls && !plaintext {
+			return fmt.Errorf("server %q: ldap:// sends passwords in clear text; use ldaps://, add starttls, or add insecure_plaintext", s)
+		}
+	default:
+		return fmt.Errorf("server %q: scheme must be ldaps or ldap", s)
+	}
+	return nil
+}
+
+// checkDN validates a DN-valued option.
+func checkDN(name, v string) error {
+	if _, err := goldap.ParseDN(v); err != nil {
+		return fmt.Errorf("%s %q is not a valid DN: %v", name, v, err)
+	}
+	return nil
+}
+
+// checkFilter compiles f with its placeholders filled in.
+func checkFilter(name, f string, need ...string) error {
+	found := false
+	for _, p := range need {
+		if strings.Contains(f, p) {
+			found = true
+		}
+	}
+	if len(need) > 0 && !found {
+		return fmt.Errorf("%s %q must contain %s", name, f, strings.Join(need, " or "))
+	}
+	probe := strings.NewReplacer("{username}", "x", "{dn}", "cn=x").Replace(f)
+	if _, err := goldap.CompileFilter(probe); err != nil {
+		return fmt.Errorf("%s %q: %v", name, f, err)
+	}
+	return nil
+}
+
+// checkTemplate validates bind_dn_template.
+func checkTemplate(t string) error {
+	if !strings.Contains(t, "{username}") {
+		return fmt.Errorf("bind_dn_template %q must contain {username}", t)
+	}
+	return checkDN("bind_dn_template", strings.ReplaceAll(t, "{username}", "x"))
+}
+
+// checkGroupLookup validates one groups entry.
+func checkGroupLookup(g GroupLookup) error {
+	switch g.Method {
+	case GroupsMemberOf, GroupsNested, GroupsNone:
+		if g.Filter != "" {
+			return fmt.Errorf("groups %s takes no filter", g.Method)
+		}
+	case GroupsSearch:
+		return checkFilter("groups search filter", g.Filter, "{dn}", "{username}")
+	default:
+		return fmt.Errorf("groups %q: want memberof, search \"<filter>\", nested or none", g.Method)
+	}
+	return nil
+}
