@@ -20,6 +20,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
+	_ "github.com/kayako-loginshare/caddy-loginshare/backends/ldap"
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/static"
 )
 
@@ -126,6 +127,19 @@ func loadConfig(t *testing.T, cfg string, port int, logFile string) *site {
 	return s
 }
 
+// loadAgain loads a new config over the running one (a reload).
+func loadAgain(caddyfile string) error {
+	cfg := []byte(caddyfile)
+	if !strings.HasPrefix(strings.TrimSpace(caddyfile), "{\"") {
+		out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(cfg, map[string]any{"filename": "Caddyfile"})
+		if err != nil {
+			return err
+		}
+		cfg = out
+	}
+	return caddy.Load(cfg, true)
+}
+
 // stopCaddy stops the running config, which also flushes its log files.
 func stopCaddy() error { return caddy.Stop() }
 
@@ -191,23 +205,33 @@ func (s *site) do(method, path, contentType string, body io.Reader) reply {
 // doReq sends req as Kayako's client would and decodes the answer.
 func (s *site) doReq(req *http.Request) reply {
 	s.t.Helper()
+	r, err := s.tryReq(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	return r
+}
+
+// tryReq is doReq for callers that handle transport errors themselves (and
+// for goroutines other than the test's, which must not call Fatal).
+func (s *site) tryReq(req *http.Request) (reply, error) {
 	req.Header.Set("User-Agent", "SWIFT_LoginShare")
 	resp, err := client.Do(req)
 	if err != nil {
-		s.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+		return reply{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		s.t.Fatal(err)
+		return reply{}, err
 	}
 	r := reply{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
 	if strings.HasPrefix(r.Body, "<?xml") {
 		if err := xml.Unmarshal(b, &r.Doc); err != nil {
-			s.t.Fatalf("answer is not well-formed XML: %v\n%s", err, r.Body)
+			return r, fmt.Errorf("answer is not well-formed XML: %v\n%s", err, r.Body)
 		}
 	}
-	return r
+	return r, nil
 }
 
 // post sends a Kayako-shaped form POST (PHP urlencode: url.Values encodes the same way).
