@@ -334,3 +334,59 @@ func BenchmarkLoginLDAPS(b *testing.B) {
 		})
 	})
 }
+
+// TestOpenLDAPExampleThroughCaddy runs examples/Caddyfile.openldap, pointed
+// at the fixture slapd (its first server a dead port, to show failover), and
+// logs fixture users in through it.
+func TestOpenLDAPExampleThroughCaddy(t *testing.T) {
+	dir := slapdtest.Start(t)
+	raw, err := os.ReadFile(filepath.Join("..", "examples", "Caddyfile.openldap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	pwFile := filepath.Join(tmp, "ldap_bind_password")
+	if err := os.WriteFile(pwFile, []byte(dir.BindPassword), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "openldap-example-test-key"
+	t.Setenv("LOGINSHARE_KEY", secret)
+	port, upstream, dead := freePort(t), freePort(t), freePort(t)
+	cfg := string(raw)
+	for old, new := range map[string]string{
+		"helpdesk.example.com {":                                      fmt.Sprintf("http://127.0.0.1:%d {", port),
+		"/var/log/caddy/helpdesk-access.log":                          filepath.Join(tmp, "access.log"),
+		"allow_from 203.0.113.10":                                     "allow_from 127.0.0.1",
+		"servers ldaps://ldap1.example.org ldaps://ldap2.example.org": fmt.Sprintf("servers ldaps://127.0.0.1:%d %s\n\t\t\ttls {\n\t\t\t\tca_file %s\n\t\t\t}", dead, dir.LDAPSURL, dir.CAFile),
+		`"cn=kayako-loginshare,ou=services,dc=example,dc=org"`:        `"` + dir.BindDN + `"`,
+		"/run/secrets/ldap_bind_password":                             pwFile,
+		"reverse_proxy kayako:80":                                     fmt.Sprintf("reverse_proxy 127.0.0.1:%d", upstream),
+	} {
+		if !strings.Contains(cfg, old) {
+			t.Fatalf("examples/Caddyfile.openldap no longer contains %q", old)
+		}
+		cfg = strings.ReplaceAll(cfg, old, new)
+	}
+	cfg += fmt.Sprintf("\nhttp://127.0.0.1:%d {\n\trespond \"kayako\"\n}\n", upstream)
+	logFile := filepath.Join(tmp, "caddy.log")
+	s := loadConfig(t, testGlobals(logFile, "")+cfg, port, logFile)
+
+	k := "?key=" + secret
+	r := s.post("/loginshare/user"+k, form("username", "jdoe", "password", slapdtest.Password, "ipaddress", "203.0.113.7"))
+	if r.Doc.Result != "1" || r.Doc.User.UserGroup != "Registered" || r.Doc.User.FullName != slapdtest.JDoeCN {
+		t.Errorf("jdoe user login: %s", r.Body)
+	}
+	r = s.post("/loginshare/staff"+k, form("username", "jdoe", "password", slapdtest.Password, "interface", "staff"))
+	if r.Doc.Result != "1" || *r.Doc.Staff.Team != "Support" {
+		t.Errorf("jdoe staff login: %s", r.Body)
+	}
+	r = s.post("/loginshare/staff"+k, form("username", "admin1", "password", slapdtest.Password, "interface", "winapp"))
+	if r.Doc.Result != "1" || *r.Doc.Staff.Team != "Administrator" {
+		t.Errorf("admin1 staff login: %s", r.Body)
+	}
+	mustFail(t, s.post("/loginshare/user"+k, form("username", "jdoe", "password", "wrong")), 200, DefaultMessageInvalid)
+	mustFail(t, s.post("/loginshare/user", form("username", "jdoe", "password", slapdtest.Password)), 200, DefaultMessageDenied)
+	if r := s.do("GET", "/", "", nil); r.Body != "kayako" {
+		t.Errorf("other paths do not reach Kayako: %s", r.Body)
+	}
+}
