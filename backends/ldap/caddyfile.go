@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -59,6 +60,9 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	seen := map[string]bool{}
+	// Where each server URL was written, so a TLS-mode error found at the
+	// end of the block still names the servers line.
+	serverAt := map[string]string{}
 	once := func(name string) error {
 		if seen[name] {
 			return d.Errf("%s given more than once", name)
@@ -79,6 +83,11 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				// shape here, the ldap:// rule in Provision.
 				if err := checkServerURL(s, true, true); err != nil {
 					return d.Errf("%v", err)
+				}
+			}
+			for _, s := range args {
+				if _, ok := serverAt[s]; !ok {
+					serverAt[s] = fmt.Sprintf("%s:%d", d.File(), d.Line())
 				}
 			}
 			l.Servers = append(l.Servers, args...)
@@ -240,7 +249,7 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for _, s := range l.Servers {
 		if err := checkServerURL(s, l.StartTLS, l.InsecurePlaintext); err != nil {
-			return d.Errf("%v", err)
+			return fmt.Errorf("%s - Error during parsing: %v", serverAt[s], err)
 		}
 	}
 	return nil

@@ -137,6 +137,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"negative duration", "ldap {\n request_timeout -1s\n}", "Testfile:2"},
 		{"bad pool size", "ldap {\n pool_size 0\n}", "Testfile:2"},
 		{"ldap without starttls", "ldap {\n servers ldap://dc1\n}", "clear text"},
+		{"ldap without starttls names the servers line", "ldap {\n servers ldaps://dc1\n pool_size 2\n servers ldap://dc2\n}", "Testfile:4"},
 		{"bad scheme", "ldap {\n servers http://dc1\n}", "Testfile:2"},
 		{"servers without args", "ldap {\n servers\n}", "Testfile:2"},
 		{"missing argument", "ldap {\n base_dn\n}", "Testfile:2"},
