@@ -45,3 +45,27 @@ func TestCaddyfileAdaptsToGoldenJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONExampleIsTheAdaptedCaddyfile keeps examples/Caddyfile.static.json
+// (the JSON form for people who configure Caddy through its API) in step with
+// examples/Caddyfile.static.
+func TestJSONExampleIsTheAdaptedCaddyfile(t *testing.T) {
+	caddyfile, err := os.ReadFile(filepath.Join("..", "examples", "Caddyfile.static"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("..", "examples", "Caddyfile.static.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, norm bytes.Buffer
+	if err := json.Indent(&got, adapt(t, string(caddyfile)), "", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Indent(&norm, bytes.TrimSpace(want), "", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != norm.String() {
+		t.Errorf("examples/Caddyfile.static.json is stale; regenerate with: caddy adapt --config examples/Caddyfile.static --pretty > examples/Caddyfile.static.json")
+	}
+}
