@@ -3,6 +3,10 @@
 // certificate made in Go, an mdb database with the memberof overlay, and the
 // fixture directory described by the constants of this package.
 //
+// StartWith takes Options; with RequireClientCert slapd demands a client
+// certificate on every TLS handshake (ldaps:// and StartTLS), and Server
+// carries one signed by the test CA.
+//
 // It needs Debian's slapd (`echo "slapd slapd/no_configuration boolean true" |
 // debconf-set-selections; apt-get install slapd ldap-utils`). Without it,
 // Start skips the test, or fails it when CI=true.
@@ -48,7 +52,13 @@ type Server struct {
 	// Root DN of the database, for test set-up only.
 	AdminDN       string
 	AdminPassword string
+	// With Options.RequireClientCert: PEM certificate (ExtKeyUsageClientAuth,
+	// signed by the test CA) and PKCS#8 key a client must present. Empty
+	// otherwise.
+	ClientCertFile string
+	ClientKeyFile  string
 
+	opts    Options
 	t       testing.TB
 	dir     string
 	conf    string
@@ -115,8 +125,22 @@ const (
 	startupAttempts = 5
 )
 
+// Options change how StartWith configures slapd. The zero value is Start's.
+type Options struct {
+	// TLSVerifyClient demand: a TLS handshake (ldaps:// or StartTLS) without
+	// a certificate signed by the test CA fails. Plain ldap:// without TLS,
+	// which the fixture loading and Admin use, is unaffected.
+	RequireClientCert bool
+}
+
 // Start runs a private slapd for t, stopped (by PID) in t.Cleanup.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin, err := findSlapd()
 	if err != nil {
@@ -126,7 +150,7 @@ func Start(t testing.TB) *Server {
 		t.Skip(installHint)
 	}
 	s := &Server{
-		t: t, dir: t.TempDir(), slapd: bin,
+		t: t, dir: t.TempDir(), slapd: bin, opts: o,
 		BaseDN: BaseDN, BindDN: ServiceDN, BindPassword: ServicePassword,
 		AdminDN: AdminDN, AdminPassword: AdminPassword,
 	}
@@ -222,11 +246,20 @@ func (s *Server) PID() int {
 	return s.cmd.Process.Pid
 }
 
-// TLSConfig returns a client TLS config trusting the test CA.
+// TLSConfig returns a client TLS config trusting the test CA. With
+// RequireClientCert it also presents the client certificate.
 func (s *Server) TLSConfig() *tls.Config {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(s.CAPEM)
-	return &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	c := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	if s.ClientCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.ClientCertFile, s.ClientKeyFile)
+		if err != nil {
+			s.t.Fatalf("slapdtest: client certificate: %v", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c
 }
 
 // Admin returns a connection bound as the root DN, closed in t.Cleanup.
@@ -309,16 +342,23 @@ func (s *Server) writeFiles() error {
 			return err
 		}
 	}
-	caPEM, certPEM, keyPEM, err := makeCerts()
+	cs, err := makeCerts(s.opts.RequireClientCert)
 	if err != nil {
 		return err
 	}
-	s.CAPEM = caPEM
+	s.CAPEM = cs.caPEM
 	s.CAFile = filepath.Join(s.dir, "tls", "ca.crt")
 	files := map[string][]byte{
-		s.CAFile: caPEM,
-		filepath.Join(s.dir, "tls", "server.crt"): certPEM,
-		filepath.Join(s.dir, "tls", "server.key"): keyPEM,
+		s.CAFile: cs.caPEM,
+		filepath.Join(s.dir, "tls", "server.crt"): cs.serverCert,
+		filepath.Join(s.dir, "tls", "server.key"): cs.serverKey,
+	}
+	verifyClient := ""
+	if s.opts.RequireClientCert {
+		s.ClientCertFile = filepath.Join(s.dir, "tls", "client.crt")
+		s.ClientKeyFile = filepath.Join(s.dir, "tls", "client.key")
+		files[s.ClientCertFile], files[s.ClientKeyFile] = cs.clientCert, cs.clientKey
+		verifyClient = "TLSVerifyClient demand\n"
 	}
 	for p, b := range files {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
@@ -340,7 +380,7 @@ loglevel none
 TLSCACertificateFile %[1]s/tls/ca.crt
 TLSCertificateFile %[1]s/tls/server.crt
 TLSCertificateKeyFile %[1]s/tls/server.key
-database mdb
+%[5]sdatabase mdb
 maxsize 104857600
 suffix "%[2]s"
 rootdn "%[3]s"
@@ -359,7 +399,7 @@ access to attrs=userPassword
   by * none
 access to *
   by * read
-`, s.dir, BaseDN, AdminDN, ssha(AdminPassword))
+`, s.dir, BaseDN, AdminDN, ssha(AdminPassword), verifyClient)
 	return os.WriteFile(s.conf, b.Bytes(), 0o600)
 }
 
@@ -373,10 +413,17 @@ func ssha(pw string) string {
 	return "{SSHA}" + base64.StdEncoding.EncodeToString(append(h.Sum(nil), salt...))
 }
 
-func makeCerts() (caPEM, certPEM, keyPEM []byte, err error) {
+// certs are the PEM files writeFiles writes; the client pair only when
+// asked for.
+type certs struct {
+	caPEM, serverCert, serverKey, clientCert, clientKey []byte
+}
+
+func makeCerts(client bool) (certs, error) {
+	var cs certs
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, nil, err
+		return cs, err
 	}
 	now := time.Now()
 	ca := &x509.Certificate{
@@ -390,14 +437,11 @@ func makeCerts() (caPEM, certPEM, keyPEM []byte, err error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, nil, nil, err
+		return cs, err
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	leaf := &x509.Certificate{
+	cs.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	cs.serverCert, cs.serverKey, err = signLeaf(caCert, caKey, &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "localhost"},
 		NotBefore:    now.Add(-time.Hour),
@@ -406,16 +450,36 @@ func makeCerts() (caPEM, certPEM, keyPEM []byte, err error) {
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	if err != nil || !client {
+		return cs, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	cs.clientCert, cs.clientKey, err = signLeaf(caCert, caKey, &x509.Certificate{
+		SerialNumber: big.NewInt(3),
+		Subject:      pkix.Name{CommonName: "slapdtest client"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return cs, err
+}
+
+// signLeaf makes a fresh P-256 key and signs tmpl with the CA: certificate
+// and PKCS#8 key, PEM-encoded.
+func signLeaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, err
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }

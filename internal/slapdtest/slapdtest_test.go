@@ -1,6 +1,7 @@
 package slapdtest_test
 
 import (
+	"crypto/tls"
 	"testing"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -47,5 +48,72 @@ func TestFixtureLoadsWithMemberOf(t *testing.T) {
 	}
 	if err := c2.Bind(slapdtest.JDoeDN, slapdtest.Password); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRequireClientCert(t *testing.T) {
+	s := slapdtest.StartWith(t, slapdtest.Options{RequireClientCert: true})
+	if s.ClientCertFile == "" || s.ClientKeyFile == "" {
+		t.Fatal("no client certificate files")
+	}
+	// The fixture loaded (over plain ldap://) and Admin still binds there.
+	res, err := s.Admin(t).Search(goldap.NewSearchRequest(slapdtest.BaseDN, goldap.ScopeWholeSubtree, 0, 0, 0, false,
+		"(uid=jdoe)", []string{"memberOf"}, nil))
+	if err != nil || len(res.Entries) != 1 || len(res.Entries[0].GetAttributeValues("memberOf")) != 2 {
+		t.Fatalf("jdoe over plain ldap://: %v %+v", err, res)
+	}
+
+	// With the client certificate: ldaps:// and StartTLS.
+	c, err := goldap.DialURL(s.LDAPSURL, goldap.DialWithTLSConfig(s.TLSConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Bind(slapdtest.JDoeDN, slapdtest.Password); err != nil {
+		t.Fatalf("ldaps:// with a client certificate: %v", err)
+	}
+	c2, err := goldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if err := c2.StartTLS(s.TLSConfig()); err != nil {
+		t.Fatalf("StartTLS with a client certificate: %v", err)
+	}
+	if err := c2.Bind(slapdtest.JDoeDN, slapdtest.Password); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without: with TLS 1.2 the handshake fails; with TLS 1.3 the client's
+	// handshake completes and slapd drops the connection, so the first
+	// request fails without an LDAP result.
+	noCert := s.TLSConfig()
+	noCert.Certificates = nil
+	tls12 := noCert.Clone()
+	tls12.MaxVersion = tls.VersionTLS12
+	if c, err := goldap.DialURL(s.LDAPSURL, goldap.DialWithTLSConfig(tls12)); err == nil {
+		c.Close()
+		t.Fatal("ldaps:// TLS 1.2 without a client certificate: handshake succeeded")
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s without a client certificate: bind succeeded", what)
+		}
+		if goldap.IsErrorAnyOf(err, goldap.LDAPResultInvalidCredentials, goldap.LDAPResultSuccess) {
+			t.Fatalf("%s without a client certificate: %v", what, err)
+		}
+	}
+	if c, err := goldap.DialURL(s.LDAPSURL, goldap.DialWithTLSConfig(noCert)); err == nil {
+		refused("ldaps://", c.Bind(slapdtest.JDoeDN, slapdtest.Password))
+		c.Close()
+	}
+	c4, err := goldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c4.Close()
+	if err := c4.StartTLS(noCert); err == nil {
+		refused("StartTLS", c4.Bind(slapdtest.JDoeDN, slapdtest.Password))
 	}
 }
