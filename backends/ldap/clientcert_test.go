@@ -97,8 +97,8 @@ func TestNoClientCertFailsClosed(t *testing.T) {
 		mod  func(*LDAP)
 		// With TLS 1.3 the client's handshake completes before slapd checks
 		// the (absent) certificate; the refusal arrives on the first read.
-		// Only the service bind makes the probe read, so a direct-bind
-		// config is not probed here.
+		// The probe reads the root DSE, so a refused client is noticed with
+		// or without a service account.
 		probe bool
 	}{
 		{"ldaps", func(*LDAP) {}, true},
@@ -106,7 +106,7 @@ func TestNoClientCertFailsClosed(t *testing.T) {
 		{"ldaps direct bind", func(c *LDAP) {
 			c.BindDN, c.BindPassword, c.Preset = "", "", ""
 			c.BindDNTemplate = "uid={username}," + slapdtest.PeopleDN
-		}, false},
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := openldap(s)

@@ -406,7 +406,7 @@ func (l *LDAP) connSettings(password string) (*connSettings, error) {
 	if t.ClientCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.ClientCertFile, t.ClientKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls client_cert: %w", err)
+			return nil, fmt.Errorf("tls client_cert %s %s: %w", t.ClientCertFile, t.ClientKeyFile, err)
 		}
 		certs = append(certs, cert)
 		for _, c := range cert.Certificate {

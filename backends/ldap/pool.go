@@ -440,12 +440,22 @@ func (s *server) bindUser(ctx context.Context, dn, password string) (*conn, erro
 	}
 }
 
-// probe dials s (with the service bind) and closes the connection.
+// probe dials s (with the service bind), reads the root DSE and closes the
+// connection. The read matters without a service bind: over TLS 1.3 a server
+// that refuses the client (a required client certificate, say) only drops the
+// connection after the handshake looked fine, so a dial alone proves nothing.
+// An LDAP error answer (some directories hide the root DSE) still shows the
+// server is there; only transport errors fail the probe.
 func (ss *serverSet) probe(ctx context.Context, s *server, skipBind bool) error {
 	c, err := s.dial(ctx, !skipBind)
 	if err != nil {
 		return err
 	}
-	c.close()
+	defer c.close()
+	_, err = c.search(ctx, goldap.NewSearchRequest("", goldap.ScopeBaseObject, goldap.NeverDerefAliases,
+		1, 0, false, "(objectClass=*)", []string{"supportedLDAPVersion"}, nil))
+	if err != nil && isTransport(err) {
+		return err
+	}
 	return nil
 }
