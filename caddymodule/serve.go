@@ -64,6 +64,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 				zap.String("endpoint", endpoint), zap.String("panic_type", typeName(p)))
 			a.outcome, a.reason, a.status = backends.Unavailable, "internal error", http.StatusOK
 			if !written {
+				h.pad(r.Context(), a.start)
 				h.write(w, a, xmlresp.FailureDocument(h.MessageUnavailable))
 			}
 			h.finish(a)
