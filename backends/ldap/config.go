@@ -3,6 +3,7 @@ package ldap
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,7 +124,32 @@ const (
 	maxInputBytes = 4096
 )
 
-// applyPreset fills empty options from the preset. Explicit options win.
+// preset is what a known directory needs; applyPreset fills empty options
+// from it and explicit options win.
+type preset struct {
+	userContainer string // prepended to base_dn to make the user base; "" = base_dn
+	filter        string
+	username      string
+	fullName      string
+	firstName     string // "" = the generic default
+	email         []string
+	groups        GroupLookup
+	transform     string
+}
+
+var presets = map[string]preset{
+	PresetActiveDirectory: {filter: FilterActiveDirectory, username: "sAMAccountName", fullName: "displayName",
+		email: []string{"mail", "proxyAddresses"}, groups: GroupLookup{Method: GroupsNested}, transform: TransformStripDomain},
+	PresetOpenLDAP: {filter: FilterOpenLDAP, username: "uid", fullName: "cn", email: []string{"mail"},
+		groups: GroupLookup{Method: GroupsSearch, Filter: GroupFilterOpenLDAP}},
+	PresetFreeIPA: {userContainer: "cn=users,cn=accounts,", filter: FilterFreeIPA, username: "uid", fullName: "cn",
+		email: []string{"mail"}, groups: GroupLookup{Method: GroupsMemberOf}},
+	PresetLLDAP: {userContainer: "ou=people,", filter: FilterLLDAP, username: "uid", fullName: "cn",
+		firstName: "givenname", email: []string{"mail"}, groups: GroupLookup{Method: GroupsMemberOf}},
+}
+
+// applyPreset fills empty options from the preset, then from the generic
+// defaults. Explicit options win.
 func (l *LDAP) applyPreset() error {
 	if l.Attributes == nil {
 		l.Attributes = new(Attributes)
@@ -140,61 +166,25 @@ func (l *LDAP) applyPreset() error {
 			set(&l.UserFilter, f)
 		}
 	}
-	switch l.Preset {
-	case "":
-	case PresetActiveDirectory:
-		filter(FilterActiveDirectory)
-		set(&a.Username, "sAMAccountName")
+	if l.Preset != "" {
+		p, ok := presets[l.Preset]
+		if !ok {
+			return fmt.Errorf("unknown preset %q (want activedirectory, openldap, freeipa or lldap)", l.Preset)
+		}
+		if p.userContainer != "" && l.UserBaseDN == "" && l.BaseDN != "" {
+			l.UserBaseDN = p.userContainer + l.BaseDN
+		}
+		filter(p.filter)
+		set(&a.Username, p.username)
+		set(&a.FullName, p.fullName)
+		set(&a.FirstName, p.firstName)
 		if len(a.Email) == 0 {
-			a.Email = []string{"mail", "proxyAddresses"}
+			a.Email = slices.Clone(p.email)
 		}
-		set(&a.FullName, "displayName")
 		if len(l.Groups) == 0 {
-			l.Groups = []GroupLookup{{Method: GroupsNested}}
+			l.Groups = []GroupLookup{p.groups}
 		}
-		set(&l.UsernameTransform, TransformStripDomain)
-	case PresetOpenLDAP:
-		filter(FilterOpenLDAP)
-		set(&a.Username, "uid")
-		if len(a.Email) == 0 {
-			a.Email = []string{"mail"}
-		}
-		set(&a.FullName, "cn")
-		set(&a.FirstName, "givenName")
-		set(&a.LastName, "sn")
-		if len(l.Groups) == 0 {
-			l.Groups = []GroupLookup{{Method: GroupsSearch, Filter: GroupFilterOpenLDAP}}
-		}
-	case PresetFreeIPA:
-		if l.UserBaseDN == "" && l.BaseDN != "" {
-			l.UserBaseDN = "cn=users,cn=accounts," + l.BaseDN
-		}
-		filter(FilterFreeIPA)
-		set(&a.Username, "uid")
-		if len(a.Email) == 0 {
-			a.Email = []string{"mail"}
-		}
-		set(&a.FullName, "cn")
-		if len(l.Groups) == 0 {
-			l.Groups = []GroupLookup{{Method: GroupsMemberOf}}
-		}
-	case PresetLLDAP:
-		if l.UserBaseDN == "" && l.BaseDN != "" {
-			l.UserBaseDN = "ou=people," + l.BaseDN
-		}
-		filter(FilterLLDAP)
-		set(&a.Username, "uid")
-		if len(a.Email) == 0 {
-			a.Email = []string{"mail"}
-		}
-		set(&a.FullName, "cn")
-		set(&a.FirstName, "givenname")
-		set(&a.LastName, "sn")
-		if len(l.Groups) == 0 {
-			l.Groups = []GroupLookup{{Method: GroupsMemberOf}}
-		}
-	default:
-		return fmt.Errorf("unknown preset %q (want activedirectory, openldap, freeipa or lldap)", l.Preset)
+		set(&l.UsernameTransform, p.transform)
 	}
 
 	// Defaults without a preset.
