@@ -35,6 +35,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		allow_from       <ip|cidr...>      # repeatable; default anyone (WARN)
 //		secret           <value>           # URL must carry ?key=<value>
 //		staff_interfaces <name...>         # default staff winapp staffapi mobile intranet
+//		remember_me_hashes refuse|try      # default refuse
 //		timeout          <duration>        # default 10s
 //		failure_delay    <duration>        # default 250ms
 //		failure_jitter   <duration>        # default 100ms
@@ -83,7 +84,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		opt := d.Val()
 		switch opt {
-		case "user_path", "staff_path", "secret",
+		case "user_path", "staff_path", "secret", "remember_me_hashes",
 			"message_invalid", "message_unavailable", "message_denied":
 			if err := once(opt); err != nil {
 				return err
@@ -107,6 +108,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Err("secret must not be empty")
 				}
 				h.Secret = v
+			case "remember_me_hashes":
+				if v != "refuse" && v != "try" {
+					return d.Errf("remember_me_hashes %q: want refuse or try", v)
+				}
+				h.RememberMeHashes = v
 			default:
 				if err := h.setMessage(d, strings.TrimPrefix(opt, "message_"), v); err != nil {
 					return err

@@ -56,6 +56,13 @@ func TestCaddyfileOptions(t *testing.T) {
 				t.Errorf("%v", h.StaffInterfaces)
 			}
 		}},
+		{"remember_me_hashes", `loginshare {
+			remember_me_hashes try
+		}`, func(t *testing.T, h *Handler) {
+			if h.RememberMeHashes != "try" {
+				t.Errorf("%q", h.RememberMeHashes)
+			}
+		}},
 		{"durations and sizes", `loginshare {
 			timeout 20s
 			failure_delay 500ms
@@ -185,6 +192,8 @@ func TestCaddyfileErrorsNameFileAndLine(t *testing.T) {
 		{"scalar twice", "loginshare {\n\tuser_path /a\n\tuser_path /b\n}", "user_path given more than once", 3},
 		{"timeout twice", "loginshare {\n\ttimeout 1s\n\ttimeout 2s\n}", "timeout given more than once", 3},
 		{"staff_interfaces twice", "loginshare {\n\tstaff_interfaces staff\n\tstaff_interfaces winapp\n}", "given more than once", 3},
+		{"remember_me_hashes value", "loginshare {\n\tremember_me_hashes maybe\n}", "want refuse or try", 2},
+		{"remember_me_hashes twice", "loginshare {\n\tremember_me_hashes try\n\tremember_me_hashes try\n}", "more than once", 3},
 		{"path without slash", "loginshare {\n\tuser_path user\n}", "must start with /", 2},
 		{"path missing", "loginshare {\n\tstaff_path\n}", "wrong argument count", 2},
 		{"path extra", "loginshare {\n\tstaff_path /a /b\n}", "wrong argument count", 2},
@@ -246,6 +255,7 @@ func TestProvisionRejectsDangerousOrBrokenConfig(t *testing.T) {
 		{"bad allow_from", Handler{AllowFrom: []string{"example.com"}}, "allow_from"},
 		{"empty secret after placeholders", Handler{Secret: "{env.LOGINSHARE_TEST_UNSET_VARIABLE}"}, "empty"},
 		{"bad DN key", Handler{StaffTeams: &Mapping{Map: []MappingLine{{"cn=x,,", "T"}}}}, "staff_teams"},
+		{"bad remember_me_hashes", Handler{RememberMeHashes: "yes"}, "remember_me_hashes"},
 		{"negative throttle", Handler{Throttle: &ThrottleConfig{PerUser: intp(-1)}}, "negative"},
 		{"no backend", Handler{}, "no backend"},
 	}

@@ -73,6 +73,16 @@ type Handler struct {
 	// Default: staff winapp staffapi mobile intranet (not admin).
 	StaffInterfaces []string `json:"staff_interfaces,omitempty"`
 
+	// What to do with a staff password that is exactly 40 hexadecimal digits
+	// on the staff/admin interfaces: Kayako's staff "remember me" sends the
+	// SHA-1 stored in its cookie instead of the password, which can never
+	// succeed and, sent to Active Directory, counts against the lockout
+	// threshold. "refuse" answers the ordinary failure without asking a
+	// backend (and without counting it in the throttle); "try" sends it on
+	// like any password (for sites whose staff have such passwords).
+	// Default: refuse
+	RememberMeHashes string `json:"remember_me_hashes,omitempty"`
+
 	// Budget for the whole request, backends included. Default: 10s (max 90s).
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// Floor on the answer time of every failure, from the start of the request.
@@ -257,6 +267,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if len(h.allow) == 0 && h.secret == nil {
 		h.logger.Warn("LoginShare endpoint is open to anyone: without allow_from or secret, whoever can reach it can guess passwords; set allow_from to Kayako's address",
 			zap.String("user_path", h.UserPath), zap.String("staff_path", h.StaffPath))
+	}
+
+	switch h.RememberMeHashes {
+	case "", "refuse", "try":
+	default:
+		return fmt.Errorf("remember_me_hashes %q: want refuse or try", h.RememberMeHashes)
 	}
 
 	ifaces := h.StaffInterfaces

@@ -130,6 +130,11 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a *attempt) []b
 		c.Interface = ""
 	}
 
+	if a.endpoint == endpointStaff && h.RememberMeHashes != "try" &&
+		(c.Interface == "staff" || c.Interface == "admin") && isSHA1Hex(c.Password) {
+		return h.fail(a, backends.BadRequest, "password is a 40-digit hex SHA-1 (Kayako's staff remember-me cookie); not sent to the directory")
+	}
+
 	var userKey, ipKey string
 	if h.throttle != nil {
 		userKey, ipKey = throttle.UserKey(c.Username), throttle.IPKey(c.IPAddress)
@@ -256,6 +261,21 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, a *attempt) (
 		return nil, backends.BadRequest, "empty password"
 	}
 	return out, "", ""
+}
+
+// isSHA1Hex reports whether s looks like the SHA-1 Kayako's staff
+// remember-me sends in place of a password.
+func isSHA1Hex(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkCaller applies allow_from and secret.

@@ -374,6 +374,58 @@ func TestT36SHA1RememberMeTokenIsAnOrdinaryFailure(t *testing.T) {
 	mustFail(t, r, 200, DefaultMessageInvalid)
 }
 
+// Kayako's staff remember-me sends sha1(password) from its cookie: it can
+// never succeed, and sent to AD it would count against the lockout threshold.
+func TestRememberMeSHA1NeverReachesTheDirectory(t *testing.T) {
+	const sha1 = "2FD4E1C67A2D28FCED849EE1BB76E7391B93EB12"
+	for _, tc := range []struct {
+		setting, iface string
+		calls          int64
+	}{
+		{"", "staff", 0},
+		{"", "admin", 0},
+		{"", "winapp", 1}, // the desktop app sends the real password
+		{"remember_me_hashes try", "staff", 1},
+	} {
+		name := fmt.Sprintf("rm-%s-%s", strings.ReplaceAll(tc.setting, " ", "-"), tc.iface)
+		s := startCaddy(t, "", fmt.Sprintf(`loginshare {
+	%s
+	staff_interfaces staff admin winapp
+	%s
+	staff_teams {
+		default Support
+	}
+	backend testfake {
+		name %s
+		user jdoe s3cret
+	}
+}`, fastFail, tc.setting, name))
+		mustFail(t, s.post("/loginshare/staff", form("username", "jdoe", "password", sha1, "interface", tc.iface)), 200, DefaultMessageInvalid)
+		if got := fakeCount(name); got != tc.calls {
+			t.Errorf("%q %s: backend called %d times, want %d", tc.setting, tc.iface, got, tc.calls)
+		}
+		// The real password still goes through.
+		if r := s.post("/loginshare/staff", form("username", "jdoe", "password", "s3cret", "interface", tc.iface)); r.Doc.Result != "1" {
+			t.Errorf("%q %s: real password refused: %s", tc.setting, tc.iface, r.Body)
+		}
+		if err := stopCaddy(); err != nil {
+			t.Fatal(err)
+		}
+		if tc.calls == 0 {
+			lines := auditLines(t, s.logFile)
+			if len(lines) == 0 || lines[0]["outcome"] != "bad_request" {
+				t.Errorf("%q %s: audit %v", tc.setting, tc.iface, lines)
+			}
+		}
+	}
+	// The user endpoint is never affected: the support centre remembers real passwords.
+	s := startCaddy(t, "", fmt.Sprintf("loginshare {\n%s\nbackend testfake {\nname rm-user\nuser jdoe s3cret\n}\n}", fastFail))
+	s.post("/loginshare/user", form("username", "jdoe", "password", sha1))
+	if fakeCount("rm-user") != 1 {
+		t.Errorf("user endpoint: backend calls %d", fakeCount("rm-user"))
+	}
+}
+
 func TestT41StaffFirstNameFallsBackToFullName(t *testing.T) {
 	s := fixtureSite(t, "")
 	r := s.post("/loginshare/staff", form("username", "nogiven", "password", "s3cret", "interface", "staff"))
