@@ -234,7 +234,9 @@ func (s *site) tryReq(req *http.Request) (reply, error) {
 	return r, nil
 }
 
-// post sends a Kayako-shaped form POST (PHP urlencode: url.Values encodes the same way).
+// post sends a Kayako-shaped form POST. url.Values encodes like PHP urlencode
+// but for "~" (PHP sends %7E); both decode alike. kayako_php_test.go sends
+// with PHP itself.
 func (s *site) post(path string, form url.Values) reply {
 	s.t.Helper()
 	return s.do(http.MethodPost, path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))

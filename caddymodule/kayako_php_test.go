@@ -6,11 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kayako-loginshare/caddy-loginshare/internal/phptest"
 )
 
 // These tests put a PHP client in Kayako's place: testdata/kayako_client.php
@@ -18,34 +19,10 @@ import (
 // LoginShare classes do (see the comment at its top). The rest of the suite
 // reads our answers with encoding/xml only.
 
-// phpInstallHint names the Debian packages the PHP client needs.
-const phpInstallHint = "apt-get install -y --no-install-recommends php-cli php-curl php-xml php-mbstring"
-
-// phpBinary returns the php executable, after checking that it has the
-// extensions the client uses. Without them the test fails under CI=true and
-// is skipped otherwise.
+// phpBinary is php with the extensions these tests use.
 func phpBinary(t *testing.T) string {
 	t.Helper()
-	missing := func(why string) {
-		t.Helper()
-		msg := why + "; install PHP with: " + phpInstallHint
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: not skipping)")
-		}
-		t.Skip(msg)
-	}
-	php, err := exec.LookPath("php")
-	if err != nil {
-		missing("php is not installed")
-	}
-	out, err := exec.Command(php, "-r", `foreach (["curl", "SimpleXML", "mbstring", "json", "filter"] as $e) { if (!extension_loaded($e)) { echo $e, " "; } }`).CombinedOutput()
-	if err != nil {
-		missing("php -r failed: " + err.Error() + ": " + string(out))
-	}
-	if s := strings.TrimSpace(string(out)); s != "" {
-		missing("PHP extensions missing: " + s)
-	}
-	return php
+	return phptest.Binary(t, "curl", "SimpleXML", "mbstring", "json", "filter")
 }
 
 // kayakoVerdict is what kayako_client.php prints.

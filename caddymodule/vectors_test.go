@@ -275,7 +275,7 @@ func TestT18FirstMappingLineWins(t *testing.T) {
 
 func TestT19PercentEncodedPasswordIsDecodedOnce(t *testing.T) {
 	s := fixtureSite(t, "")
-	// url.Values.Encode is PHP's urlencode: p%40ss%2Bw%25rd%26x%3Dy
+	// Sent as p%40ss%2Bw%25rd%26x%3Dy, as PHP urlencode does.
 	r := s.post("/loginshare/user", form("username", "symbols", "password", "p@ss+w%rd&x=y"))
 	if r.Doc.Result != "1" {
 		t.Fatalf("got %s", r.Body)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/kayako-loginshare/caddy-loginshare/internal/phptest"
 	"github.com/kayako-loginshare/caddy-loginshare/xmlresp"
 )
 
@@ -25,33 +26,10 @@ import (
 // and requires that libxml2 accepts every one and reads every element Kayako
 // looks at exactly as encoding/xml reads it from the same bytes.
 
-// phpInstallHint names the Debian packages that provide php with SimpleXML.
-const phpInstallHint = "apt-get install -y --no-install-recommends php-cli php-curl php-xml php-mbstring"
-
-// phpBinary returns the php executable. Without php (or its SimpleXML
-// extension) the test fails under CI=true and is skipped otherwise.
+// phpBinary is php with the extensions these tests use.
 func phpBinary(t *testing.T) string {
 	t.Helper()
-	missing := func(why string) {
-		t.Helper()
-		msg := why + "; install PHP with: " + phpInstallHint
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: not skipping)")
-		}
-		t.Skip(msg)
-	}
-	php, err := exec.LookPath("php")
-	if err != nil {
-		missing("php is not installed")
-	}
-	out, err := exec.Command(php, "-r", `foreach (["SimpleXML", "json"] as $e) { if (!extension_loaded($e)) { echo $e, " "; } }`).CombinedOutput()
-	if err != nil {
-		missing("php -r failed: " + err.Error() + ": " + string(out))
-	}
-	if s := strings.TrimSpace(string(out)); s != "" {
-		missing("PHP extensions missing: " + s)
-	}
-	return php
+	return phptest.Binary(t, "SimpleXML", "json")
 }
 
 var (
