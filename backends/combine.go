@@ -20,12 +20,22 @@ type Result struct {
 // first class that must not continue (a known user with a wrong password is
 // tried nowhere else). When every backend said unknown_user the answer is
 // unknown_user; when any was unavailable and none knew the user, the answer is
-// unavailable, since nobody can claim the password is wrong.
+// unavailable, since nobody can claim the password is wrong; so is a walk that
+// the deadline ends before every backend was asked.
 func Combine(ctx context.Context, list []Named, c Credentials) Result {
 	var res Result
 	var unavailable *Result
 	for _, nb := range list {
 		if ctx.Err() != nil {
+			if res.Class != "" && unavailable == nil {
+				// Backends were asked but nb never was, and it might know
+				// the user: nobody can claim the user is unknown.
+				return Result{
+					Err:     Errorf(Unavailable, "deadline passed before backend %s was asked: %w", nb.Name, ctx.Err()),
+					Class:   Unavailable,
+					Backend: nb.Name,
+				}
+			}
 			break
 		}
 		id, err := nb.Backend.Authenticate(ctx, c)
