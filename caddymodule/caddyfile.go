@@ -178,10 +178,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("timeout must be positive")
 				}
 				h.Timeout = caddy.Duration(dur)
-			case "failure_delay":
-				h.FailureDelay = caddy.Duration(dur)
-			case "failure_jitter":
-				h.FailureJitter = caddy.Duration(dur)
+			case "failure_delay", "failure_jitter":
+				// In JSON 0 means "not set", i.e. the default: accepting 0
+				// here would silently give 250ms / 100ms instead.
+				if dur <= 0 {
+					return d.Errf("%s must be positive (0 would mean the default)", opt)
+				}
+				if opt == "failure_delay" {
+					h.FailureDelay = caddy.Duration(dur)
+				} else {
+					h.FailureJitter = caddy.Duration(dur)
+				}
 			}
 
 		case "max_field_bytes", "max_concurrent":

@@ -214,9 +214,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.FailureDelay < 0 || h.FailureJitter < 0 {
 		return errors.New("failure_delay and failure_jitter must not be negative")
 	}
-	if time.Duration(h.FailureDelay+h.FailureJitter) >= time.Duration(h.Timeout) {
-		return fmt.Errorf("failure_delay + failure_jitter (%s) must be shorter than timeout (%s)",
-			time.Duration(h.FailureDelay+h.FailureJitter), time.Duration(h.Timeout))
+	// Each is compared on its own first: their sum could overflow.
+	if h.FailureDelay >= h.Timeout || h.FailureJitter >= h.Timeout ||
+		time.Duration(h.FailureDelay+h.FailureJitter) >= time.Duration(h.Timeout) {
+		return fmt.Errorf("failure_delay (%s) + failure_jitter (%s) must be shorter than timeout (%s)",
+			time.Duration(h.FailureDelay), time.Duration(h.FailureJitter), time.Duration(h.Timeout))
 	}
 	if h.MaxFieldBytes == 0 {
 		h.MaxFieldBytes = DefaultMaxFieldBytes
@@ -360,8 +362,8 @@ func (h *Handler) provisionThrottle() error {
 	}
 	// State is shared by configs with the same settings and paths, so a reload
 	// keeps counters and bans.
-	h.throttleKey = fmt.Sprintf("%s|%s|%+v", h.UserPath, h.StaffPath, cfg)
-	v, _, err := throttleStores.LoadOrNew(h.throttleKey, func() (caddy.Destructor, error) {
+	key := fmt.Sprintf("%s|%s|%+v", h.UserPath, h.StaffPath, cfg)
+	v, _, err := throttleStores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		s := throttle.New(cfg)
 		if testClock != nil {
 			s.SetClock(testClock)
@@ -372,6 +374,7 @@ func (h *Handler) provisionThrottle() error {
 		return err
 	}
 	h.throttle = v.(throttleEntry).Store
+	h.throttleKey = key // set only once the reference is held
 	return nil
 }
 
@@ -394,10 +397,13 @@ func (h *Handler) Validate() error {
 }
 
 // Cleanup releases shared state. It tolerates a half-provisioned handler.
+// It leaves h.throttle alone: after a reload's grace period, requests of the
+// old config may still be running and reading it.
 func (h *Handler) Cleanup() error {
-	if h.throttle != nil && h.throttleKey != "" {
-		_, err := throttleStores.Delete(h.throttleKey)
-		h.throttle = nil
+	if h.throttleKey != "" {
+		key := h.throttleKey
+		h.throttleKey = ""
+		_, err := throttleStores.Delete(key)
 		return err
 	}
 	return nil
