@@ -240,7 +240,11 @@ func (l *LDAP) identity(ctx context.Context, s *server, e *goldap.Entry, typed s
 		Emails:       emails(e, a.Email),
 	}
 	if id.Username == "" {
-		id.Username = typed
+		// Never fall back to the typed name: Kayako links staff by it, so
+		// every spelling would become its own account.
+		l.logger.Error("LDAP entry has no username attribute; check attributes.username and the service account's read rights",
+			zap.String("server", s.url), zap.String("dn", e.DN), zap.String("attribute", a.Username))
+		return backends.Identity{}, l.afterBind(backends.Errorf(backends.Unavailable, "entry %q has no %s attribute", e.DN, a.Username))
 	}
 	if id.FullName == "" {
 		id.FullName = strings.TrimSpace(id.FirstName + " " + id.LastName)

@@ -178,7 +178,7 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "group_base_dn":
 				err, l.GroupBaseDN = checkDN(opt, v), v
 			case "user_filter":
-				err, l.UserFilter = checkFilter(opt, v, "{username}"), v
+				err, l.UserFilter = checkUserFilter(v), v
 			case "bind_dn_template":
 				err, l.BindDNTemplate = checkTemplate(v), v
 			case "group_name_attribute":

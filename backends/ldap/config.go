@@ -276,6 +276,15 @@ func checkFilter(name, f string, need ...string) error {
 	return nil
 }
 
+// checkUserFilter validates user_filter: it finds the DN, so {dn} cannot be
+// in it (it would stay literal and every login would be an unknown user).
+func checkUserFilter(f string) error {
+	if strings.Contains(f, "{dn}") {
+		return fmt.Errorf("user_filter %q: {dn} is only known after this search; use {username}", f)
+	}
+	return checkFilter("user_filter", f, "{username}")
+}
+
 // checkTemplate validates bind_dn_template.
 func checkTemplate(t string) error {
 	if !strings.Contains(t, "{username}") {

@@ -264,7 +264,7 @@ func (l *LDAP) check() error {
 			return err
 		}
 	} else {
-		if err := checkFilter("user_filter", l.UserFilter, "{username}"); err != nil {
+		if err := checkUserFilter(l.UserFilter); err != nil {
 			return err
 		}
 		if l.UserBaseDN == "" {

@@ -23,8 +23,10 @@ type serverSet struct {
 	servers []*server
 
 	// svcRejected is the UnixNano until which the service account is known
-	// to be rejected (49): logins answer unavailable without binding again,
-	// so a wrong service password cannot lock the service account out.
+	// to be rejected (49): logins answer unavailable without binding again
+	// until then, so a wrong service password costs one bind per
+	// server_cooldown instead of one per login (AD may still lock it out
+	// eventually; the WARN says so first).
 	svcRejected atomic.Int64
 
 	stop    chan struct{}
