@@ -58,3 +58,24 @@ func TestMappingDefaultAndAbsence(t *testing.T) {
 		t.Error("empty title accepted")
 	}
 }
+
+func TestAllowFromEntriesAreComparedUnmapped(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.1.2.3":            "10.1.2.3/32",
+		"::ffff:10.1.2.3":     "10.1.2.3/32",
+		"::ffff:10.0.0.0/104": "10.0.0.0/8",
+		"192.168.7.9/16":      "192.168.0.0/16",
+		"2001:db8::1":         "2001:db8::1/128",
+		"2001:db8::/32":       "2001:db8::/32",
+	} {
+		p, err := parsePrefix(in)
+		if err != nil || p.String() != want {
+			t.Errorf("%s: %v %v, want %s", in, p, err, want)
+		}
+	}
+	for _, bad := range []string{"10.0.0.0/33", "host.example", "", "10.0.0.0/"} {
+		if _, err := parsePrefix(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
