@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"mime"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -216,24 +219,34 @@ func (h *Handler) authenticate(ctx context.Context, c backends.Credentials) (bac
 }
 
 // readForm parses the body under MaxBody and applies the field checks. It reads
-// r.PostForm only: credentials in a query string are ignored.
+// the form body only (the equivalent of r.PostForm): credentials in a query
+// string are ignored.
 func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, a *attempt) (map[string]string, backends.Class, string) {
 	if r.ContentLength > h.MaxBody {
 		a.status = http.StatusRequestEntityTooLarge
 		return nil, backends.BadRequest, "body larger than max_body"
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, h.MaxBody)
-	if err := r.ParseForm(); err != nil {
+	// Only the body is parsed (r.ParseForm would also parse the query string,
+	// so a stray character in the configured URL would fail every login).
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.MaxBody))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			a.status = http.StatusRequestEntityTooLarge
 			return nil, backends.BadRequest, "body larger than max_body"
 		}
+		return nil, backends.BadRequest, "body could not be read"
+	}
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/x-www-form-urlencoded" {
+		return nil, backends.BadRequest, "content type is not application/x-www-form-urlencoded"
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
 		return nil, backends.BadRequest, "unparsable form body"
 	}
 	out := make(map[string]string, 4)
 	for _, name := range [...]string{"username", "password", "ipaddress", "interface"} {
-		vals := r.PostForm[name]
+		vals := form[name]
 		switch {
 		case len(vals) > 1:
 			return nil, backends.BadRequest, "duplicate field " + name

@@ -173,6 +173,21 @@ func TestCredentialsInTheQueryStringAreIgnored(t *testing.T) {
 	mustFail(t, r, 200, DefaultMessageInvalid)
 }
 
+func TestAStrayCharacterInTheURLQueryDoesNotBreakLogins(t *testing.T) {
+	s := fixtureSite(t, "")
+	for _, q := range []string{"?a=%zz", "?x;y", "?type=staff&%"} {
+		if r := s.post("/loginshare/user"+q, form("username", "jdoe", "password", "s3cret")); r.Doc.Result != "1" {
+			t.Errorf("%s: %s", q, r.Body)
+		}
+	}
+	// Charset parameters on the content type are tolerated; other types are not forms.
+	r := s.do("POST", "/loginshare/user", "application/x-www-form-urlencoded; charset=UTF-8", strings.NewReader("username=jdoe&password=s3cret"))
+	if r.Doc.Result != "1" {
+		t.Errorf("with charset: %s", r.Body)
+	}
+	mustFail(t, s.do("POST", "/loginshare/user", "text/plain", strings.NewReader("username=jdoe&password=s3cret")), 200, DefaultMessageInvalid)
+}
+
 func TestT11AdminInterfaceIsDeniedByDefault(t *testing.T) {
 	s := fixtureSite(t, "")
 	r := s.post("/loginshare/staff", form("username", "admin1", "password", "s3cret", "interface", "admin"))
