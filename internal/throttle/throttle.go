@@ -2,38 +2,50 @@
 // are counted per normalised username and per end-user IP address over a
 // sliding window, and a key that reaches its limit is banned for a while.
 //
-// The handler uses it like this, around the backend call:
+// The handler uses a Store like this, around the backend call:
 //
-//	u, ip := throttle.UserKey(username), throttle.IPKey(ipaddress)
-//	if banned, until := s.Banned(u, ip); banned { /* refuse: throttled */ }
-//	// … authenticate …
-//	if failedGuess { s.Failure(u, ip) } else if ok { s.Success(u) }
+//	u, ip := throttle.UserKey(username, staff), throttle.IPKey(ipaddress)
+//	r, err := store.Reserve(ctx, throttle.Keys{User: u, IP: ip})
+//	if err != nil { /* refuse: throttled */ }
+//	// … authenticate; the backend's gate reserves the canonical account too …
+//	if failedGuess { r.Commit(ctx) } else { r.Release(ctx, ok) }
+//
+// # Reservations
+//
+// An attempt is reserved on its keys before any backend is asked, and the
+// reservation is then committed as a failure or released. Reserve refuses
+// when a key is banned, or when the failures still inside its window plus the
+// attempts in flight on it reach the limit. So a burst of simultaneous guesses
+// cannot pass a ban: with per_user 5, fifty wrong passwords sent at the same
+// instant reach the directory at most five times, however many run at once.
 //
 // # Semantics
 //
 // Every key holds the timestamps of its most recent failures, at most the
-// dimension's limit N of them (a ring). When a failure is recorded and the
+// dimension's limit N of them (a ring). When a failure is committed and the
 // oldest of the last N failures is less than the window old, the key is
 // banned for Config.Ban and its counter is cleared. This is a true sliding
 // window: N failures spread over more than the window never ban. A failure
 // exactly one window after the oldest one no longer counts with it. A ban
 // covers the half-open interval [start, start+Ban). While a key is banned,
 // further failures for it are ignored (they neither count nor extend the
-// ban); the handler refuses banned requests before any backend call anyway.
+// ban); Reserve refuses banned keys anyway.
 //
-// Success clears the user's counter only: an IP that guesses many accounts
-// and gets one right keeps its count, as in Authelia.
+// A successful release clears the user's counter only: an IP that guesses
+// many accounts and gets one right keeps its count, as in Authelia.
 //
 // # Memory
 //
-// Counters live in one LRU of at most Config.MaxKeys entries (users and IPs
-// together); recording a failure makes a key most recently used and a new key
-// evicts the least recently used one. Bans live in a separate set, also
-// bounded at MaxKeys, that counters never evict. Each counter's ring grows
-// only as failures arrive, so memory is bounded both by MaxKeys×limit
-// timestamps and by the number of failures actually recorded. Expired bans are
-// pruned lazily (oldest first, amortised O(1) per call); there is no
-// background goroutine and nothing to stop.
+// Keys are stored as 128-bit digests (SHA-256, truncated), so a key costs the
+// same few dozen bytes whatever its length: max_keys bounds bytes, not only
+// entries. Counters live in one LRU of at most Config.MaxKeys entries (users
+// and IPs together); recording a failure makes a key most recently used and a
+// new key evicts the least recently used one. Bans live in a separate set,
+// also bounded at MaxKeys, that counters never evict. Each counter's ring
+// grows only as failures arrive. Attempts in flight are counted in a third
+// map whose entries live only while a request runs. Expired bans are pruned
+// lazily (oldest first, amortised O(1) per call); there is no background
+// goroutine and nothing to stop.
 //
 // Ban-set policy when full: the ban that expires soonest is evicted (expired
 // ones first, which the lazy pruning normally has already dropped). Every ban
@@ -54,23 +66,21 @@
 //
 // # Concurrency
 //
-// A Store is safe for concurrent use. One mutex guards all state and is held
-// only for a few map and list operations (never across a login or a backend
-// call). It is deliberately not sharded: one lock keeps the LRU order and
-// both bounds exact, and at roughly 100 ns per call (BenchmarkFailure,
-// BenchmarkBannedMiss) it sustains millions of calls per second, far more
-// than a login endpoint bounded by max_concurrent and directory binds can
-// make. Banned on a miss does not allocate.
+// A Memory store is safe for concurrent use. One mutex guards all state and is
+// held only for a few map and list operations (never across a login or a
+// backend call). It is deliberately not sharded: one lock keeps the LRU order
+// and both bounds exact, and at well under a microsecond per call it sustains
+// far more calls per second than a login endpoint bounded by max_concurrent
+// and directory binds can make.
 package throttle
 
 import (
+	"context"
+	"crypto/sha256"
+	"errors"
 	"math"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Defaults applied by New to zero or negative Config fields (the spec's
@@ -98,6 +108,61 @@ type Config struct {
 	MaxKeys int
 }
 
+// Keys names the buckets one attempt is counted in: the user key (UserKey of
+// the typed name, or of the canonical account through the backend's gate)
+// and the address key (IPKey). An empty key is not counted.
+type Keys struct {
+	User, IP string
+}
+
+// Store is the throttle state of one zone. Memory is the in-process
+// implementation; a shared store (Redis) implements the same interface. Every
+// call takes a context and may fail, since a shared store is a network away.
+type Store interface {
+	// Reserve reserves one attempt on each non-empty key of an enabled
+	// dimension. It returns an error matching ErrThrottled when a key is
+	// banned, or when its failures in the window plus the attempts in flight
+	// reach the limit; nothing is reserved then.
+	Reserve(ctx context.Context, k Keys) (Reservation, error)
+	// Banned reports whether either key is banned now and until when (the
+	// later end), without reserving anything.
+	Banned(ctx context.Context, k Keys) (until time.Time, banned bool, err error)
+}
+
+// Reservation is one reserved attempt. Exactly one of Commit and Release
+// must be called; later calls do nothing.
+type Reservation interface {
+	// Commit counts the attempt as a failed guess on its keys and reports
+	// whether that started a ban.
+	Commit(ctx context.Context) (banStarted bool, err error)
+	// Release frees the attempt without counting it. With success the user
+	// key's counter is cleared (the address keeps its count).
+	Release(ctx context.Context, success bool) error
+}
+
+// ErrThrottled is matched (errors.Is) by every refusal of Reserve; the error
+// is a *Refusal that says why.
+var ErrThrottled = errors.New("throttled")
+
+// Refusal is Reserve's answer for a key over its limit.
+type Refusal struct {
+	// Dimension is "user" or "ip".
+	Dimension string
+	// Until is the end of the ban; zero when the refusal is for attempts
+	// already in flight (no ban yet: the budget is taken by running logins).
+	Until time.Time
+}
+
+func (r *Refusal) Error() string {
+	if r.Until.IsZero() {
+		return r.Dimension + " key: failures and attempts in flight reach the limit"
+	}
+	return r.Dimension + " key banned until " + r.Until.UTC().Format(time.RFC3339)
+}
+
+// Is makes errors.Is(err, ErrThrottled) true.
+func (r *Refusal) Is(target error) bool { return target == ErrThrottled }
+
 type dim uint8
 
 const (
@@ -105,10 +170,31 @@ const (
 	dimIP
 )
 
+func (d dim) String() string {
+	if d == dimIP {
+		return "ip"
+	}
+	return "user"
+}
+
+// digest is the stored form of a key: 128 bits of SHA-256 over the dimension
+// and the key, so a key's cost does not depend on its length.
+type digest [16]byte
+
+func digestOf(d dim, key string) digest {
+	h := sha256.New()
+	h.Write([]byte{byte(d)})
+	h.Write([]byte(key))
+	var sum [sha256.Size]byte
+	var k digest
+	copy(k[:], h.Sum(sum[:0]))
+	return k
+}
+
 // counter is one key's failure ring, linked into the LRU list.
 type counter struct {
 	prev, next *counter
-	key        string
+	key        digest
 	d          dim
 	head       int32   // when the ring is full: index of the oldest stamp
 	times      []int64 // stamps; len grows to the limit, then it is a ring
@@ -118,14 +204,13 @@ type counter struct {
 // expiry-ordered queue.
 type ban struct {
 	prev, next *ban
-	key        string
-	d          dim
+	key        digest
 	until      int64 // exclusive
 }
 
-// Store holds the regulation state. Create it with New; a nil *Store is valid
-// and never bans.
-type Store struct {
+// Memory holds the regulation state of one zone in this process. Create it
+// with New; a nil *Memory is valid and never refuses.
+type Memory struct {
 	mu  sync.Mutex
 	now func() time.Time
 
@@ -138,14 +223,15 @@ type Store struct {
 	userWindow, ipWindow int64
 	banLen               int64
 	maxKeys              int
-	users, ips           map[string]*counter
+	counters             map[digest]*counter
 	lru                  counter // sentinel: next = most recent, prev = least recent
-	userBans, ipBans     map[string]*ban
+	bans                 map[digest]*ban
 	banq                 ban // sentinel: next = expires soonest, prev = latest
+	inflight             map[digest]int32
 }
 
-// New returns an empty Store for cfg, with defaults applied to zero fields.
-func New(cfg Config) *Store {
+// New returns an empty Memory store for cfg, with defaults applied to zero fields.
+func New(cfg Config) *Memory {
 	if cfg.UserWindow <= 0 {
 		cfg.UserWindow = DefaultWindow
 	}
@@ -159,7 +245,7 @@ func New(cfg Config) *Store {
 		cfg.MaxKeys = DefaultMaxKeys
 	}
 	now := time.Now()
-	s := &Store{
+	s := &Memory{
 		now:        time.Now,
 		epoch:      now,
 		epochWall:  now.Round(0),
@@ -169,20 +255,19 @@ func New(cfg Config) *Store {
 		ipWindow:   int64(cfg.IPWindow),
 		banLen:     int64(cfg.Ban),
 		maxKeys:    cfg.MaxKeys,
-		users:      make(map[string]*counter),
-		ips:        make(map[string]*counter),
-		userBans:   make(map[string]*ban),
-		ipBans:     make(map[string]*ban),
+		counters:   make(map[digest]*counter),
+		bans:       make(map[digest]*ban),
+		inflight:   make(map[digest]int32),
 	}
 	s.lru.next, s.lru.prev = &s.lru, &s.lru
 	s.banq.next, s.banq.prev = &s.banq, &s.banq
 	return s
 }
 
-// SetClock replaces time.Now as the Store's clock (tests inject time with it;
-// nil restores time.Now). Call it before the Store is used: stamps already
+// SetClock replaces time.Now as the store's clock (tests inject time with it;
+// nil restores time.Now). Call it before the store is used: stamps already
 // recorded were taken with the previous clock.
-func (s *Store) SetClock(now func() time.Time) {
+func (s *Memory) SetClock(now func() time.Time) {
 	if s == nil {
 		return
 	}
@@ -195,134 +280,131 @@ func (s *Store) SetClock(now func() time.Time) {
 }
 
 // stamp reads the clock. Callers hold s.mu.
-func (s *Store) stamp() int64 { return int64(s.now().Sub(s.epoch)) }
+func (s *Memory) stamp() int64 { return int64(s.now().Sub(s.epoch)) }
 
-// UserKey returns the throttle key of a typed username: case-folded (two
-// names get the same key exactly when strings.EqualFold says they are equal),
-// with a `DOMAIN\` prefix and an `@realm` suffix removed, so JDOE,
-// EXAMPLE\jdoe and jdoe@example.org share one key. Like LDAP's insignificant-
-// space and "map to nothing" rules (RFC 4518), leading and trailing spaces
-// are dropped, inner runs of white space count as one space, and invisible
-// format and control characters (soft hyphen, zero-width space, …) are
-// ignored, so such variants of one account name cannot each get a fresh
-// budget of guesses. The realm is cut at the first '@' and the domain at the
-// last '\' before it; a cut that would leave nothing is not made ("@x.org"
-// and `a\` stay whole). Unicode normalisation (NFC/NFKC) is not applied: the
-// standard library has none. The empty username gives "" (not counted); any
-// other gives a non-empty key.
-func UserKey(username string) string {
-	if username == "" {
-		return ""
+func (s *Memory) limits(d dim) (limit int, window int64) {
+	if d == dimIP {
+		return s.perIP, s.ipWindow
 	}
-	if plainASCII(username) {
-		return username
+	return s.perUser, s.userWindow
+}
+
+// slot is one key of a reservation.
+type slot struct {
+	key digest
+	d   dim
+}
+
+// memReservation is a Memory store's Reservation.
+type memReservation struct {
+	s     *Memory
+	slots [2]slot
+	n     int
+	done  bool // guarded by s.mu
+}
+
+// noReservation is what Reserve returns when nothing is counted.
+type noReservation struct{}
+
+func (noReservation) Commit(context.Context) (bool, error) { return false, nil }
+func (noReservation) Release(context.Context, bool) error  { return nil }
+
+// Reserve implements Store. It never fails for a reason other than ErrThrottled.
+func (s *Memory) Reserve(_ context.Context, k Keys) (Reservation, error) {
+	if s == nil {
+		return noReservation{}, nil
 	}
-	k := canon(username)
-	if k == "" {
-		return username // only spaces or invisible characters
+	r := &memReservation{s: s}
+	if k.User != "" && s.perUser > 0 {
+		r.slots[r.n] = slot{digestOf(dimUser, k.User), dimUser}
+		r.n++
 	}
-	if i := strings.IndexByte(k, '@'); i >= 0 {
-		if p := strings.TrimSuffix(k[:i], " "); p != "" {
-			k = p
+	if k.IP != "" && s.perIP > 0 {
+		r.slots[r.n] = slot{digestOf(dimIP, k.IP), dimIP}
+		r.n++
+	}
+	if r.n == 0 {
+		return noReservation{}, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.stamp()
+	s.pruneBans(now)
+	for _, sl := range r.slots[:r.n] {
+		if b := s.bans[sl.key]; b != nil && now < b.until {
+			return nil, &Refusal{Dimension: sl.d.String(), Until: s.epochWall.Add(time.Duration(b.until))}
+		}
+		limit, window := s.limits(sl.d)
+		recent := 0
+		if c := s.counters[sl.key]; c != nil {
+			recent = c.recent(now, window)
+		}
+		if recent+int(s.inflight[sl.key]) >= limit {
+			return nil, &Refusal{Dimension: sl.d.String()}
 		}
 	}
-	if i := strings.LastIndexByte(k, '\\'); i >= 0 {
-		if p := strings.TrimPrefix(k[i+1:], " "); p != "" {
-			k = p
+	for _, sl := range r.slots[:r.n] {
+		s.inflight[sl.key]++
+	}
+	return r, nil
+}
+
+// Commit implements Reservation.
+func (r *memReservation) Commit(context.Context) (bool, error) {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.done {
+		return false, nil
+	}
+	r.done = true
+	now := s.stamp()
+	s.pruneBans(now)
+	started := false
+	for _, sl := range r.slots[:r.n] {
+		s.endFlight(sl.key)
+		started = s.fail(sl.d, sl.key, now) || started
+	}
+	return started, nil
+}
+
+// Release implements Reservation.
+func (r *memReservation) Release(_ context.Context, success bool) error {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.done {
+		return nil
+	}
+	r.done = true
+	for _, sl := range r.slots[:r.n] {
+		s.endFlight(sl.key)
+		if success && sl.d == dimUser {
+			if c := s.counters[sl.key]; c != nil {
+				s.removeCounter(c)
+			}
 		}
 	}
-	return k
+	return nil
 }
 
-// plainASCII reports whether s is already its own key: printable ASCII
-// without upper case, space, '@' or '\'.
-func plainASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || c == '@' || c == '\\' || ('A' <= c && c <= 'Z') {
-			return false
-		}
+func (s *Memory) endFlight(k digest) {
+	if n := s.inflight[k] - 1; n > 0 {
+		s.inflight[k] = n
+	} else {
+		delete(s.inflight, k)
 	}
-	return true
 }
 
-// canon folds case, drops invisible characters, maps white space to ' ',
-// collapses runs of spaces and trims them.
-func canon(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	space := false
-	for _, r := range s {
-		switch {
-		case isSpace(r):
-			space = b.Len() > 0
-			continue
-		case ignorable(r):
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(foldRune(r))
-	}
-	return b.String()
+// Banned implements Store. Expired bans it meets are dropped.
+func (s *Memory) Banned(_ context.Context, k Keys) (time.Time, bool, error) {
+	banned, until := s.banned(k.User, k.IP)
+	return until, banned, nil
 }
 
-// foldRune maps r to the lower case of the smallest rune in its simple case
-// folding orbit: a function of the orbit, hence of EqualFold equivalence.
-func foldRune(r rune) rune {
-	if r < utf8.RuneSelf {
-		if 'A' <= r && r <= 'Z' {
-			r += 'a' - 'A'
-		}
-		return r
-	}
-	m := r
-	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		m = min(m, f)
-	}
-	return unicode.ToLower(m)
-}
-
-func isSpace(r rune) bool {
-	return unicode.IsSpace(r) || unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp)
-}
-
-// ignorable approximates RFC 4518 §2.2 "mapped to nothing".
-func ignorable(r rune) bool {
-	switch {
-	case r == 0x034F, r == 0x1806, 0x180B <= r && r <= 0x180D,
-		0xFE00 <= r && r <= 0xFE0F, r == 0xFFFC:
-		return true
-	}
-	return unicode.In(r, unicode.Cc, unicode.Cf)
-}
-
-// IPKey returns the throttle key of an end-user address: an IPv4 address per
-// address, an IPv6 address per /64 (an IPv4-mapped IPv6 address counts as the
-// IPv4 address; a zone is ignored). Empty or unparsable input gives "", which
-// is not counted.
-func IPKey(ip string) string {
-	a, err := netip.ParseAddr(strings.TrimSpace(ip))
-	if err != nil {
-		return ""
-	}
-	a = a.WithZone("").Unmap()
-	if a.Is4() {
-		return a.String()
-	}
-	p, err := a.Prefix(64)
-	if err != nil {
-		return ""
-	}
-	return p.String()
-}
-
-// Banned reports whether either key is banned now and, if so, until when (the
-// later of the two ends). An empty key is not checked. Expired bans it meets
-// are dropped.
-func (s *Store) Banned(userKey, ipKey string) (bool, time.Time) {
+// banned reports whether either key is banned now and, if so, until when (the
+// later of the two ends). An empty key is not checked.
+func (s *Memory) banned(userKey, ipKey string) (bool, time.Time) {
 	if s == nil {
 		return false, time.Time{}
 	}
@@ -332,25 +414,30 @@ func (s *Store) Banned(userKey, ipKey string) (bool, time.Time) {
 		return false, time.Time{}
 	}
 	now := s.stamp()
-	u1, b1 := s.activeBan(s.userBans, userKey, now)
-	u2, b2 := s.activeBan(s.ipBans, ipKey, now)
-	if !b1 && !b2 {
-		return false, time.Time{}
+	var until int64
+	found := false
+	for _, sl := range [...]struct {
+		key string
+		d   dim
+	}{{userKey, dimUser}, {ipKey, dimIP}} {
+		if sl.key == "" {
+			continue
+		}
+		if u, ok := s.activeBan(digestOf(sl.d, sl.key), now); ok {
+			found = true
+			until = max(until, u)
+		}
 	}
-	until := u1
-	if !b1 || (b2 && u2 > u1) {
-		until = u2
+	if !found {
+		return false, time.Time{}
 	}
 	return true, s.epochWall.Add(time.Duration(until))
 }
 
-// activeBan returns the end of key's ban in m if it is active now, dropping
-// it if it has expired.
-func (s *Store) activeBan(m map[string]*ban, key string, now int64) (int64, bool) {
-	if key == "" {
-		return 0, false
-	}
-	b := m[key]
+// activeBan returns the end of key's ban if it is active now, dropping it if
+// it has expired.
+func (s *Memory) activeBan(key digest, now int64) (int64, bool) {
+	b := s.bans[key]
 	if b == nil {
 		return 0, false
 	}
@@ -361,11 +448,11 @@ func (s *Store) activeBan(m map[string]*ban, key string, now int64) (int64, bool
 	return 0, false
 }
 
-// Failure records one failed guess for both keys (an empty key, or a
-// disabled dimension, is skipped; a key that is banned already is not
-// counted). A key whose limit is reached within its window is banned for
-// Config.Ban and its counter cleared. Failure reports whether a ban started.
-func (s *Store) Failure(userKey, ipKey string) bool {
+// failure records one failed guess for both keys at once, without a
+// reservation (tests and benchmarks of the counting rules). An empty key, or
+// a disabled dimension, is skipped; a key that is banned already is not
+// counted. It reports whether a ban started.
+func (s *Memory) failure(userKey, ipKey string) bool {
 	if s == nil {
 		return false
 	}
@@ -375,22 +462,21 @@ func (s *Store) Failure(userKey, ipKey string) bool {
 	s.pruneBans(now)
 	started := false
 	if userKey != "" && s.perUser > 0 {
-		started = s.fail(dimUser, userKey, now)
+		started = s.fail(dimUser, digestOf(dimUser, userKey), now)
 	}
 	if ipKey != "" && s.perIP > 0 {
-		started = s.fail(dimIP, ipKey, now) || started
+		started = s.fail(dimIP, digestOf(dimIP, ipKey), now) || started
 	}
 	return started
 }
 
-// Success clears the user's counter after a successful login. The IP's
-// counter is kept, as in Authelia, and bans are untouched.
-func (s *Store) Success(userKey string) {
+// success clears the user's counter, as a successful release does.
+func (s *Memory) success(userKey string) {
 	if s == nil || userKey == "" {
 		return
 	}
 	s.mu.Lock()
-	if c := s.users[userKey]; c != nil {
+	if c := s.counters[digestOf(dimUser, userKey)]; c != nil {
 		s.removeCounter(c)
 	}
 	s.mu.Unlock()
@@ -398,31 +484,31 @@ func (s *Store) Success(userKey string) {
 
 // Len returns the number of counters and of active bans (expired bans are
 // pruned first), for tests and metrics.
-func (s *Store) Len() (counters, bans int) {
+func (s *Memory) Len() (counters, bans int) {
 	if s == nil {
 		return 0, 0
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneBans(s.stamp())
-	return len(s.users) + len(s.ips), len(s.userBans) + len(s.ipBans)
+	return len(s.counters), len(s.bans)
 }
 
-func (s *Store) fail(d dim, key string, now int64) bool {
-	counters, bans, limit, window := s.users, s.userBans, s.perUser, s.userWindow
-	if d == dimIP {
-		counters, bans, limit, window = s.ips, s.ipBans, s.perIP, s.ipWindow
+func (s *Memory) fail(d dim, key digest, now int64) bool {
+	limit, window := s.limits(d)
+	if limit <= 0 {
+		return false
 	}
-	if b := bans[key]; b != nil {
+	if b := s.bans[key]; b != nil {
 		if now < b.until {
 			return false
 		}
 		s.removeBan(b)
 	}
-	c := counters[key]
+	c := s.counters[key]
 	if c == nil {
 		c = s.newCounter(d, key, limit)
-		counters[c.key] = c
+		s.counters[key] = c
 	} else {
 		s.unlinkCounter(c)
 		s.pushCounter(c)
@@ -430,9 +516,8 @@ func (s *Store) fail(d dim, key string, now int64) bool {
 	if !c.record(now, limit, window) {
 		return false
 	}
-	key = c.key // the Store's own copy
 	s.removeCounter(c)
-	s.addBan(d, key, now+s.banLen)
+	s.addBan(key, now+s.banLen)
 	return true
 }
 
@@ -461,14 +546,23 @@ func (c *counter) record(now int64, limit int, window int64) bool {
 	return now-c.times[c.head] < window
 }
 
+// recent counts the failures less than window old.
+func (c *counter) recent(now, window int64) int {
+	n := 0
+	for _, t := range c.times {
+		if now-t < window {
+			n++
+		}
+	}
+	return n
+}
+
 // newCounter returns an empty counter for key at the front of the LRU,
 // recycling the least recently used one when the LRU is full. The caller
-// stores it in the map under c.key. The key is copied: a caller's string may
-// be a slice of a whole request body (url.ParseQuery returns substrings), and
-// keeping it would pin that body for as long as the counter lives.
-func (s *Store) newCounter(d dim, key string, limit int) *counter {
+// stores it in the map.
+func (s *Memory) newCounter(d dim, key digest, limit int) *counter {
 	var c *counter
-	if len(s.users)+len(s.ips) >= s.maxKeys {
+	if len(s.counters) >= s.maxKeys {
 		c = s.lru.prev
 		s.removeCounter(c)
 		if cap(c.times) <= limit {
@@ -479,66 +573,61 @@ func (s *Store) newCounter(d dim, key string, limit int) *counter {
 	} else {
 		c = new(counter)
 	}
-	c.key, c.d, c.head = strings.Clone(key), d, 0
+	c.key, c.d, c.head = key, d, 0
 	s.pushCounter(c)
 	return c
 }
 
-func (s *Store) pushCounter(c *counter) {
+func (s *Memory) pushCounter(c *counter) {
 	c.prev, c.next = &s.lru, s.lru.next
 	c.next.prev = c
 	s.lru.next = c
 }
 
-func (s *Store) unlinkCounter(c *counter) {
+func (s *Memory) unlinkCounter(c *counter) {
 	c.prev.next, c.next.prev = c.next, c.prev
 	c.prev, c.next = nil, nil
 }
 
-func (s *Store) removeCounter(c *counter) {
+func (s *Memory) removeCounter(c *counter) {
 	s.unlinkCounter(c)
-	if c.d == dimUser {
-		delete(s.users, c.key)
-	} else {
-		delete(s.ips, c.key)
-	}
+	delete(s.counters, c.key)
 }
 
-// addBan bans key (the Store's own copy, see newCounter) until the given
-// stamp. The key has no ban entry (fail removed an expired one). When the set is full, the ban that expires soonest
-// — the front of the queue — makes room.
-func (s *Store) addBan(d dim, key string, until int64) {
+// addBan bans key until the given stamp. The key has no ban entry (fail
+// removed an expired one). When the set is full, the ban that expires
+// soonest — the front of the queue — makes room.
+func (s *Memory) addBan(key digest, until int64) {
 	var b *ban
-	if len(s.userBans)+len(s.ipBans) >= s.maxKeys {
+	if len(s.bans) >= s.maxKeys {
 		b = s.banq.next
 		s.removeBan(b)
 	} else {
 		b = new(ban)
 	}
-	b.key, b.d, b.until = key, d, until
+	b.key, b.until = key, until
 	b.next, b.prev = &s.banq, s.banq.prev
 	b.prev.next = b
 	s.banq.prev = b
-	if d == dimUser {
-		s.userBans[key] = b
-	} else {
-		s.ipBans[key] = b
-	}
+	s.bans[key] = b
 }
 
-func (s *Store) removeBan(b *ban) {
+func (s *Memory) removeBan(b *ban) {
 	b.prev.next, b.next.prev = b.next, b.prev
 	b.prev, b.next = nil, nil
-	if b.d == dimUser {
-		delete(s.userBans, b.key)
-	} else {
-		delete(s.ipBans, b.key)
-	}
+	delete(s.bans, b.key)
 }
 
 // pruneBans drops expired bans from the front of the queue.
-func (s *Store) pruneBans(now int64) {
+func (s *Memory) pruneBans(now int64) {
 	for b := s.banq.next; b != &s.banq && b.until <= now; b = s.banq.next {
 		s.removeBan(b)
 	}
 }
+
+// Interface guards
+var (
+	_ Store       = (*Memory)(nil)
+	_ Reservation = (*memReservation)(nil)
+	_ Reservation = noReservation{}
+)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
 )
 
 // clock is a manually advanced clock for SetClock.
@@ -31,7 +32,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newStore(cfg Config) (*Store, *clock) {
+func newStore(cfg Config) (*Memory, *clock) {
 	s, c := New(cfg), newClock()
 	s.SetClock(c.Now)
 	return s, c
@@ -213,7 +214,7 @@ func TestScenarios(t *testing.T) {
 			cfg:  Config{PerUser: 1, PerIP: 1, MaxKeys: 10},
 			steps: []step{
 				{op: "fail", user: "", ip: "", banned: false},
-				{op: "fail", user: "", ip: "not an ip", banned: false},
+				{op: "fail", user: "", ip: "   ", banned: false},
 				{op: "check", banned: false},
 			},
 		},
@@ -223,16 +224,16 @@ func TestScenarios(t *testing.T) {
 			s, c := newStore(tt.cfg)
 			for i, st := range tt.steps {
 				c.Advance(st.advance)
-				u, ip := UserKey(st.user), IPKey(st.ip)
+				u, ip := UserKey(st.user, true), IPKey(st.ip)
 				switch st.op {
 				case "fail":
-					if got := s.Failure(u, ip); got != st.banned {
+					if got := s.failure(u, ip); got != st.banned {
 						t.Fatalf("step %d: Failure(%q, %q) = %v, want %v", i, u, ip, got, st.banned)
 					}
 				case "ok":
-					s.Success(u)
+					s.success(u)
 				case "check":
-					got, until := s.Banned(u, ip)
+					got, until := s.banned(u, ip)
 					if got != st.banned {
 						t.Fatalf("step %d: Banned(%q, %q) = %v, want %v", i, u, ip, got, st.banned)
 					}
@@ -253,11 +254,11 @@ func TestScenarios(t *testing.T) {
 func TestBannedUntil(t *testing.T) {
 	s, c := newStore(Config{PerUser: 1, PerIP: 1, Ban: 15 * time.Minute, MaxKeys: 10})
 	start := c.Now()
-	if !s.Failure("jdoe", "") {
+	if !s.failure("jdoe", "") {
 		t.Fatal("no user ban")
 	}
 	c.Advance(5 * time.Minute)
-	if !s.Failure("", "192.0.2.1") {
+	if !s.failure("", "192.0.2.1") {
 		t.Fatal("no IP ban")
 	}
 	tests := []struct {
@@ -270,13 +271,13 @@ func TestBannedUntil(t *testing.T) {
 		{"jdoe", "192.0.2.2", start.Add(15 * time.Minute)},
 	}
 	for _, tt := range tests {
-		banned, until := s.Banned(tt.user, tt.ip)
+		banned, until := s.banned(tt.user, tt.ip)
 		if !banned || !until.Equal(tt.want) {
 			t.Errorf("Banned(%q, %q) = %v, %v; want true, %v", tt.user, tt.ip, banned, until, tt.want)
 		}
 	}
 	c.Advance(10 * time.Minute) // user ban over, IP ban left
-	if banned, until := s.Banned("jdoe", "192.0.2.1"); !banned || !until.Equal(start.Add(20*time.Minute)) {
+	if banned, until := s.banned("jdoe", "192.0.2.1"); !banned || !until.Equal(start.Add(20*time.Minute)) {
 		t.Errorf("after user expiry: %v, %v", banned, until)
 	}
 	if _, bans := s.Len(); bans != 1 {
@@ -290,13 +291,13 @@ func TestBannedUntil(t *testing.T) {
 
 func TestBoundary(t *testing.T) {
 	s, c := newStore(Config{PerUser: 2, UserWindow: time.Minute, MaxKeys: 10})
-	s.Failure("a", "")
+	s.failure("a", "")
 	c.Advance(time.Minute) // exactly one window: the first no longer counts
-	if s.Failure("a", "") {
+	if s.failure("a", "") {
 		t.Fatal("banned with the oldest failure exactly one window old")
 	}
 	c.Advance(time.Minute - time.Nanosecond)
-	if !s.Failure("a", "") {
+	if !s.failure("a", "") {
 		t.Fatal("not banned with two failures within the window")
 	}
 }
@@ -338,14 +339,66 @@ func TestUserKey(t *testing.T) {
 		{"\u212Aarl", "karl"}, // Kelvin sign folds with k
 		{"ΟΔΥΣΣΕΥΣ", "οδυσσευσ"},
 		{"οδυσσευς", "οδυσσευσ"}, // final sigma folds with sigma
-		{"ǅemal", "ǆemal"},       // title case digraph
+		{"ǅemal", "džemal"},      // title case digraph: NFKC splits it
 		{"STRASSE", "strasse"},
 		{"ſtraße", "straße"}, // long s folds with s; ß is not expanded (simple folding)
+		// Compatibility spellings that directories match as the plain name.
+		{"ｊｄｏｅ", "jdoe"},
+		{"𝐣𝐝𝐨𝐞", "jdoe"},
+		{"ⓙⓓⓞⓔ", "jdoe"},
+		{"ⒿⒹⓄⒺ", "jdoe"},
+		{"ｊdoe", "jdoe"},
+		{"𝕁𝔻𝕆𝔼", "jdoe"},
+		{"ｊｄｏｅ＠ｅｘａｍｐｌｅ．ｏｒｇ", "jdoe"},
+		{"EXAMPLE＼jdoe", "jdoe"},
+		{"émile", "émile"}, // combining accent composes
 	}
 	for _, tt := range tests {
-		if got := UserKey(tt.in); got != tt.want {
-			t.Errorf("UserKey(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := UserKey(tt.in, true); got != tt.want {
+			t.Errorf("UserKey(%q, true) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestUserKeyUserEndpointKeepsRealm(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"john@a.com", "john@a.com"},
+		{"JOHN@A.COM", "john@a.com"},
+		{"ｊｏｈｎ＠ａ．ｃｏｍ", "john@a.com"},
+		{`EXAMPLE\jdoe`, "jdoe"},
+		{"jdoe", "jdoe"},
+	}
+	for _, tt := range tests {
+		if got := UserKey(tt.in, false); got != tt.want {
+			t.Errorf("UserKey(%q, false) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if UserKey("john@a.com", false) == UserKey("john@b.com", false) {
+		t.Error("two customers' e-mail addresses share a key")
+	}
+}
+
+// TestUserKeyIdempotent checks key(key(s)) == key(s) for every code point
+// alone and between letters, on both endpoints.
+func TestUserKeyIdempotent(t *testing.T) {
+	bad := 0
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if r >= 0xD800 && r <= 0xDFFF {
+			continue
+		}
+		for _, s := range []string{string(r), "a" + string(r) + "b", string(r) + string(r)} {
+			for _, staff := range []bool{true, false} {
+				k := UserKey(s, staff)
+				if k2 := UserKey(k, staff); k2 != k {
+					if bad++; bad <= 10 {
+						t.Errorf("U+%04X in %q (staff %v): key %q, key of key %q", r, s, staff, k, k2)
+					}
+				}
+			}
+		}
+	}
+	if bad > 10 {
+		t.Errorf("%d strings in all", bad)
 	}
 }
 
@@ -356,8 +409,8 @@ func TestUserKeyEqualFold(t *testing.T) {
 		{"ǅ", "Ǆ"}, {"ǅ", "ǆ"}, {"Ⱥ", "ⱥ"}, {"\u1E9E", "ß"},
 	}
 	for _, p := range pairs {
-		if a, b := UserKey(p[0]), UserKey(p[1]); a != b {
-			t.Errorf("UserKey(%q) = %q, UserKey(%q) = %q; want equal", p[0], a, p[1], b)
+		if a, b := UserKey(p[0], true), UserKey(p[1], true); a != b {
+			t.Errorf("UserKey(%q, true) = %q, UserKey(%q, true) = %q; want equal", p[0], a, p[1], b)
 		}
 	}
 }
@@ -366,9 +419,14 @@ func TestIPKey(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", ""},
 		{"   ", ""},
-		{"not an ip", ""},
-		{"192.0.2.1:8080", ""},
-		{"192.0.2.300", ""},
+		{"not an ip", "not an ip"}, // counted by its text
+		{" Unknown ", "unknown"},
+		{"192.0.2.1:8080", "192.0.2.1:8080"},
+		{"192.0.2.300", "192.0.2.300"},
+		{"203.000.113.8", "203.000.113.8"},
+		{"203.0.113.9, 10.0.0.1", "203.0.113.9, 10.0.0.1"},
+		{strings.Repeat("x", 100), strings.Repeat("x", 64)},
+		{strings.Repeat("é", 40), strings.Repeat("é", 32)},
 		{"192.0.2.1", "192.0.2.1"},
 		{" 192.0.2.1 ", "192.0.2.1"},
 		{"::ffff:192.0.2.1", "192.0.2.1"},
@@ -387,15 +445,15 @@ func TestIPKey(t *testing.T) {
 }
 
 func TestNilStore(t *testing.T) {
-	var s *Store
+	var s *Memory
 	s.SetClock(time.Now)
-	if s.Failure("a", "b") {
+	if s.failure("a", "b") {
 		t.Error("nil store banned")
 	}
-	if b, _ := s.Banned("a", "b"); b {
+	if b, _ := s.banned("a", "b"); b {
 		t.Error("nil store banned")
 	}
-	s.Success("a")
+	s.success("a")
 	if c, b := s.Len(); c != 0 || b != 0 {
 		t.Error("nil store not empty")
 	}
@@ -403,21 +461,21 @@ func TestNilStore(t *testing.T) {
 
 func TestCounterLRU(t *testing.T) {
 	s, _ := newStore(Config{PerUser: 2, PerIP: 2, MaxKeys: 3})
-	s.Failure("a", "")
-	s.Failure("b", "")
-	s.Failure("c", "")
-	s.Failure("a", "x") // a banned (2nd failure) and its counter freed; x counted → a gone, {b, c, x}
+	s.failure("a", "")
+	s.failure("b", "")
+	s.failure("c", "")
+	s.failure("a", "x") // a banned (2nd failure) and its counter freed; x counted → a gone, {b, c, x}
 	if c, b := s.Len(); c != 3 || b != 1 {
 		t.Fatalf("Len = %d, %d; want 3, 1", c, b)
 	}
-	s.Failure("d", "") // evicts b, the least recently used
-	if s.Failure("b", "") {
+	s.failure("d", "") // evicts b, the least recently used
+	if s.failure("b", "") {
 		t.Fatal("b kept its count after eviction")
 	}
-	if !s.Failure("d", "") {
+	if !s.failure("d", "") {
 		t.Fatal("d lost its count")
 	}
-	if banned, _ := s.Banned("a", ""); !banned {
+	if banned, _ := s.banned("a", ""); !banned {
 		t.Fatal("counter churn lifted a ban")
 	}
 }
@@ -425,22 +483,22 @@ func TestCounterLRU(t *testing.T) {
 func TestBanSetBound(t *testing.T) {
 	s, c := newStore(Config{PerUser: 1, Ban: time.Hour, MaxKeys: 3})
 	for _, u := range []string{"a", "b", "c"} {
-		s.Failure(u, "")
+		s.failure(u, "")
 		c.Advance(time.Minute)
 	}
-	s.Failure("d", "") // full of active bans: a (soonest to expire) makes room
+	s.failure("d", "") // full of active bans: a (soonest to expire) makes room
 	if _, bans := s.Len(); bans != 3 {
 		t.Fatalf("bans = %d, want 3", bans)
 	}
 	for u, want := range map[string]bool{"a": false, "b": true, "c": true, "d": true} {
-		if got, _ := s.Banned(u, ""); got != want {
+		if got, _ := s.banned(u, ""); got != want {
 			t.Errorf("Banned(%q) = %v, want %v", u, got, want)
 		}
 	}
 	c.Advance(time.Hour - 2*time.Minute) // b expired, c and d active
-	s.Failure("e", "")
+	s.failure("e", "")
 	for u, want := range map[string]bool{"b": false, "c": true, "d": true, "e": true} {
-		if got, _ := s.Banned(u, ""); got != want {
+		if got, _ := s.banned(u, ""); got != want {
 			t.Errorf("Banned(%q) = %v, want %v", u, got, want)
 		}
 	}
@@ -472,9 +530,9 @@ func TestFloodBounded(t *testing.T) {
 			for i := range flood {
 				u := "user" + strconv.Itoa(i)
 				ip := fmt.Sprintf("2001:db8:%x:%x::1", i>>16, i&0xffff)
-				s.Failure(u, ip)
+				s.failure(u, ip)
 				if i%3 == 0 {
-					s.Failure(u, ip) // some keys get a second failure
+					s.failure(u, ip) // some keys get a second failure
 				}
 				if i%1000 == 0 {
 					c.Advance(time.Second)
@@ -521,7 +579,7 @@ func TestBytesPerKey(t *testing.T) {
 		for i := range keys {
 			keys[i] = "user" + strconv.Itoa(1000000+i) // 11 bytes, like a typical login
 			for range failures {
-				s.Failure(keys[i], "")
+				s.failure(keys[i], "")
 			}
 		}
 		for i := range keys {
@@ -554,10 +612,10 @@ func TestKeysCopied(t *testing.T) {
 		before := heapAlloc()
 		body := strings.Repeat("x", 1<<20) + "username=jdoe&ipaddress=192.0.2.1"
 		u := body[len(body)-len("jdoe&ipaddress=192.0.2.1") : len(body)-len("&ipaddress=192.0.2.1")]
-		if UserKey(u) != "jdoe" {
+		if UserKey(u, true) != "jdoe" {
 			t.Fatalf("bad slice %q", u)
 		}
-		s.Failure(UserKey(u), IPKey("192.0.2.1"))
+		s.failure(UserKey(u, true), IPKey("192.0.2.1"))
 		body, u = "", ""
 		after := heapAlloc()
 		if n, b := s.Len(); n+b == 0 {
@@ -579,7 +637,7 @@ func TestConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if s.Failure("shared", fmt.Sprintf("192.0.2.%d", g)) {
+			if s.failure("shared", fmt.Sprintf("192.0.2.%d", g)) {
 				started.Add(1)
 			}
 		}()
@@ -588,7 +646,7 @@ func TestConcurrent(t *testing.T) {
 	if started.Load() != 1 {
 		t.Fatalf("%d bans started, want 1", started.Load())
 	}
-	if b, _ := s.Banned("shared", ""); !b {
+	if b, _ := s.banned("shared", ""); !b {
 		t.Fatal("shared user not banned")
 	}
 
@@ -602,13 +660,13 @@ func TestConcurrent(t *testing.T) {
 				ip := "198.51.100." + strconv.Itoa(i%200)
 				switch i % 5 {
 				case 0:
-					s.Success(u)
+					s.success(u)
 				case 1:
-					s.Banned(u, ip)
+					s.banned(u, ip)
 				case 2:
 					s.Len()
 				default:
-					s.Failure(u, ip)
+					s.failure(u, ip)
 				}
 				if g == 0 && i%100 == 0 {
 					c.Advance(time.Minute)
@@ -624,17 +682,17 @@ func TestConcurrent(t *testing.T) {
 
 func TestBannedMissAllocs(t *testing.T) {
 	s, _ := newStore(Config{PerUser: 1, PerIP: 1, MaxKeys: 100})
-	s.Failure("banned", "192.0.2.1")
+	s.failure("banned", "192.0.2.1")
 	for _, tt := range []struct{ u, ip string }{{"jdoe", "192.0.2.2"}, {"", ""}} {
-		if a := testing.AllocsPerRun(1000, func() { s.Banned(tt.u, tt.ip) }); a != 0 {
+		if a := testing.AllocsPerRun(1000, func() { s.banned(tt.u, tt.ip) }); a != 0 {
 			t.Errorf("Banned(%q, %q) miss: %v allocs, want 0", tt.u, tt.ip, a)
 		}
 	}
 	empty := New(Config{PerUser: 1})
-	if a := testing.AllocsPerRun(1000, func() { empty.Banned("jdoe", "192.0.2.2") }); a != 0 {
+	if a := testing.AllocsPerRun(1000, func() { empty.banned("jdoe", "192.0.2.2") }); a != 0 {
 		t.Errorf("Banned on an empty store: %v allocs, want 0", a)
 	}
-	if a := testing.AllocsPerRun(1000, func() { UserKey("jdoe") }); a != 0 {
+	if a := testing.AllocsPerRun(1000, func() { UserKey("jdoe", true) }); a != 0 {
 		t.Errorf("UserKey of a plain name: %v allocs, want 0", a)
 	}
 }
@@ -642,12 +700,12 @@ func TestBannedMissAllocs(t *testing.T) {
 func BenchmarkBannedMiss(b *testing.B) {
 	s := New(Config{PerUser: 1, PerIP: 1, MaxKeys: 100000})
 	for i := range 10000 {
-		s.Failure("banned"+strconv.Itoa(i), "10.1."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256))
+		s.failure("banned"+strconv.Itoa(i), "10.1."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256))
 	}
-	u, ip := UserKey("jdoe"), IPKey("192.0.2.1")
+	u, ip := UserKey("jdoe", true), IPKey("192.0.2.1")
 	b.ReportAllocs()
 	for b.Loop() {
-		if banned, _ := s.Banned(u, ip); banned {
+		if banned, _ := s.banned(u, ip); banned {
 			b.Fatal("banned")
 		}
 	}
@@ -679,7 +737,7 @@ func BenchmarkFailure(b *testing.B) {
 				i := int(seq.Add(1) * 7919)
 				for pb.Next() {
 					i++
-					s.Failure(users[i%n], ips[(i*31)%n])
+					s.failure(users[i%n], ips[(i*31)%n])
 				}
 			})
 		})
