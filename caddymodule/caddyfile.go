@@ -12,6 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/kayako-loginshare/caddy-loginshare/internal/caddyopts"
 )
 
 func init() {
@@ -55,6 +57,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			per_ip   <n> [<window>]        # default 20 10m
 //			ban      <duration>            # default 15m
 //			max_keys <n>                   # default 100000
+//			zone     <name>                # share state with handlers naming it
 //		}
 //		user_groups {
 //			<group DN or name> <usergroup title>
@@ -65,8 +68,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			default <title>
 //		}
 //		backend <name> {                   # repeatable, tried in order
+//			name <text>                    # every backend: its name in logs and metrics
 //			...                            # the backend's own options
 //		}
+//		user_backend  <name> { ... }       # repeatable: the user endpoint's own chain
+//		staff_backend <name> { ... }       # repeatable: the staff endpoint's own chain
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -243,7 +249,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.StaffTeams = m
 			}
 
-		case "backend":
+		case "backend", "user_backend", "staff_backend":
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
@@ -254,7 +260,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			var warnings []caddyconfig.Warning
 			raw := caddyconfig.JSONModuleObject(unm, "backend", name, &warnings)
-			h.BackendsRaw = append(h.BackendsRaw, raw)
+			switch opt {
+			case "backend":
+				h.BackendsRaw = append(h.BackendsRaw, raw)
+			case "user_backend":
+				h.UserBackendsRaw = append(h.UserBackendsRaw, raw)
+			default:
+				h.StaffBackendsRaw = append(h.StaffBackendsRaw, raw)
+			}
 
 		default:
 			return d.Errf("unknown loginshare option %q", opt)
@@ -339,6 +352,15 @@ func parseThrottle(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
 				return nil, err
 			}
 			t.MaxKeys = n
+		case "zone":
+			z, err := caddyopts.String(d)
+			if err != nil {
+				return nil, err
+			}
+			if err := caddyopts.Check(d, checkZoneName(z)); err != nil {
+				return nil, err
+			}
+			t.Zone = z
 		default:
 			return nil, d.Errf("unknown throttle option %q", opt)
 		}

@@ -75,12 +75,14 @@ func (h *Handler) document(endpoint string, id backends.Identity, typed string, 
 }
 
 // fullName falls back from the configured attribute to "first last" to the
-// username, so Kayako never gets an empty fullname (it throws on one).
+// username, so Kayako never gets an empty fullname (it throws on one). A value
+// that sanitising would leave empty (only control characters, say) counts as
+// missing, whichever backend produced it.
 func fullName(id backends.Identity, username string) string {
-	if n := strings.TrimSpace(id.FullName); n != "" {
+	if n := visible(id.FullName); n != "" {
 		return n
 	}
-	if n := strings.TrimSpace(strings.TrimSpace(id.FirstName) + " " + strings.TrimSpace(id.LastName)); n != "" {
+	if n := strings.TrimSpace(visible(id.FirstName) + " " + visible(id.LastName)); n != "" {
 		return n
 	}
 	return username
@@ -88,11 +90,17 @@ func fullName(id backends.Identity, username string) string {
 
 // firstName falls back to the first word of the full name, then the username.
 func firstName(id backends.Identity, username string) string {
-	if n := strings.TrimSpace(id.FirstName); n != "" {
+	if n := visible(id.FirstName); n != "" {
 		return n
 	}
-	if f := strings.Fields(id.FullName); len(f) > 0 {
+	if f := strings.Fields(visible(id.FullName)); len(f) > 0 {
 		return f[0]
 	}
 	return username
+}
+
+// visible is s as the document would carry it, trimmed: empty when nothing
+// XML can carry is left.
+func visible(s string) string {
+	return strings.TrimSpace(xmlresp.Sanitize(s))
 }

@@ -128,6 +128,11 @@ func (f *fakeBackend) Authenticate(ctx context.Context, c backends.Credentials) 
 		sleepCtx(ctx, time.Duration(f.UnknownDelay))
 		return backends.Identity{}, backends.ErrUnknownUser
 	}
+	// Like a real backend: the account is found, so the gate decides
+	// before the password is compared.
+	if err := backends.Gate(ctx, c.Username); err != nil {
+		return backends.Identity{}, err
+	}
 	if pw != c.Password {
 		sleepCtx(ctx, time.Duration(f.WrongDelay))
 		return backends.Identity{}, backends.ErrInvalidCredentials

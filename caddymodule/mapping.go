@@ -101,3 +101,8 @@ func (m *compiledMapping) title(groups []backends.Group) (string, bool) {
 	}
 	return "", false
 }
+
+// acceptsAnyone reports whether some person could pass this mapping: an
+// omitted user_groups (nil) lets everyone in as Registered, an empty block
+// nobody.
+func (m *compiledMapping) acceptsAnyone() bool { return m == nil || !m.empty() }

@@ -36,6 +36,7 @@ const (
 	DefaultMessageDenied   = "Access denied"
 	DefaultUserGroup       = "Registered"
 	maxTimeout             = 90 * time.Second // Kayako gives up after 100 s
+	minSafeFailureDelay    = 100 * time.Millisecond
 	defaultThrottlePerUser = 5
 	defaultThrottlePerIP   = 20
 	defaultThrottleWindow  = 10 * time.Minute
@@ -118,17 +119,26 @@ type Handler struct {
 	// endpoint refuses everyone.
 	StaffTeams *Mapping `json:"staff_teams,omitempty"`
 
-	// Backends, tried in order. Modules in namespace loginshare.backends.
+	// Backends, tried in order, for every endpoint without a chain of its
+	// own. Modules in namespace loginshare.backends.
 	BackendsRaw []json.RawMessage `json:"backends,omitempty" caddy:"namespace=loginshare.backends inline_key=backend"`
+	// The user endpoint's own chain; when set, it replaces Backends there
+	// (customers from the shop's database, say, never asking the directory).
+	UserBackendsRaw []json.RawMessage `json:"user_backends,omitempty" caddy:"namespace=loginshare.backends inline_key=backend"`
+	// The staff endpoint's own chain; when set, it replaces Backends there.
+	StaffBackendsRaw []json.RawMessage `json:"staff_backends,omitempty" caddy:"namespace=loginshare.backends inline_key=backend"`
 
-	backends    []backends.Named
+	userChain   []backends.Named
+	staffChain  []backends.Named
 	allow       []netip.Prefix
 	secret      []byte
 	interfaces  map[string]bool
 	userMap     *compiledMapping
 	staffMap    *compiledMapping
-	throttle    *throttle.Store
+	throttle    throttle.Store
 	throttleKey string
+	zone        string
+	zoneClaim   *zoneClaim
 	sem         chan struct{}
 	logger      *zap.Logger
 	audit       *zap.Logger
@@ -138,8 +148,15 @@ type Handler struct {
 // ThrottleConfig configures brute-force regulation. Failures are counted per
 // normalised username and per end-user ipaddress (the POSTed field).
 type ThrottleConfig struct {
-	// Off disables throttling.
+	// Off disables throttling (with a WARN at provision).
 	Off bool `json:"off,omitempty"`
+	// Zone names the throttle state this handler shares with every handler
+	// naming the same zone (one site under two host names, say); their
+	// throttle settings must be equal. Default: a zone of its own for each
+	// distinct combination of user_path, staff_path, allow_from, secret,
+	// backend chains and throttle settings, so unrelated sites never share
+	// counters or bans.
+	Zone string `json:"zone,omitempty"`
 	// Failures per username within PerUserWindow before a ban. 0 disables. Default: 5
 	PerUser *int `json:"per_user,omitempty"`
 	// Default: 10m
@@ -219,6 +236,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		time.Duration(h.FailureDelay+h.FailureJitter) >= time.Duration(h.Timeout) {
 		return fmt.Errorf("failure_delay (%s) + failure_jitter (%s) must be shorter than timeout (%s)",
 			time.Duration(h.FailureDelay), time.Duration(h.FailureJitter), time.Duration(h.Timeout))
+	}
+	if time.Duration(h.FailureDelay) < minSafeFailureDelay {
+		h.logger.Warn("failure_delay is below 100ms: answer times may tell an unknown user from a wrong password",
+			zap.Duration("failure_delay", time.Duration(h.FailureDelay)))
 	}
 	if h.MaxFieldBytes == 0 {
 		h.MaxFieldBytes = DefaultMaxFieldBytes
@@ -300,7 +321,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			zap.String("team", h.staffMap.def))
 	}
 
-	if err := h.provisionThrottle(); err != nil {
+	if err := h.provisionThrottle(ctx); err != nil {
 		return err
 	}
 	h.sem = make(chan struct{}, h.MaxConcurrent)
@@ -309,89 +330,94 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	mods, err := ctx.LoadModule(h, "BackendsRaw")
-	if err != nil {
-		return fmt.Errorf("loading backends: %w", err)
+	return h.loadChains(ctx)
+}
+
+// loadChains loads the backend chains of both endpoints and names them.
+func (h *Handler) loadChains(ctx caddy.Context) error {
+	needShared := len(h.UserBackendsRaw) == 0 || len(h.StaffBackendsRaw) == 0
+	if !needShared && len(h.BackendsRaw) > 0 {
+		h.logger.Warn("backend blocks are not used: both endpoints have their own chain (user_backend and staff_backend)")
 	}
-	for i, m := range mods.([]any) {
-		b, ok := m.(backends.Backend)
-		if !ok {
-			return fmt.Errorf("backend %d (%T) does not implement backends.Backend", i, m)
+	names := map[string]int{}
+	load := func(field string) ([]backends.Named, error) {
+		mods, err := ctx.LoadModule(h, field)
+		if err != nil {
+			return nil, fmt.Errorf("loading backends: %w", err)
 		}
-		name := strings.TrimPrefix(string(m.(caddy.Module).CaddyModule().ID), "loginshare.backends.")
-		h.backends = append(h.backends, backends.Named{Name: name, Backend: b})
+		var chain []backends.Named
+		for i, m := range mods.([]any) {
+			b, ok := m.(backends.Backend)
+			if !ok {
+				return nil, fmt.Errorf("backend %d (%T) does not implement backends.Backend", i, m)
+			}
+			name, err := backendName(m, names)
+			if err != nil {
+				return nil, err
+			}
+			chain = append(chain, backends.Named{Name: name, Backend: b})
+		}
+		return chain, nil
+	}
+	var shared []backends.Named
+	var err error
+	if needShared && len(h.BackendsRaw) > 0 {
+		if shared, err = load("BackendsRaw"); err != nil {
+			return err
+		}
+	}
+	h.userChain, h.staffChain = shared, shared
+	if len(h.UserBackendsRaw) > 0 {
+		if h.userChain, err = load("UserBackendsRaw"); err != nil {
+			return err
+		}
+	}
+	if len(h.StaffBackendsRaw) > 0 {
+		if h.staffChain, err = load("StaffBackendsRaw"); err != nil {
+			return err
+		}
+	}
+	for _, chain := range [][]backends.Named{h.userChain, h.staffChain} {
+		for _, nb := range chain {
+			if t, ok := nb.Backend.(interface{ OperationTimeout() time.Duration }); ok && t.OperationTimeout() > time.Duration(h.Timeout) {
+				h.logger.Warn("a backend's request_timeout is longer than the handler's timeout: a slow server is answered unavailable before it can answer",
+					zap.String("backend", nb.Name), zap.Duration("request_timeout", t.OperationTimeout()), zap.Duration("timeout", time.Duration(h.Timeout)))
+			}
+		}
 	}
 	return nil
 }
 
-func (h *Handler) provisionThrottle() error {
-	t := h.Throttle
-	if t != nil && t.Off {
-		return nil
+// backendName is the backend's configured name, or its module name (ldap,
+// sql, static) followed by #2, #3 … for repeats. Names are unique within a
+// handler: audit lines, metrics and stories tell backends apart by them.
+func backendName(m any, seen map[string]int) (string, error) {
+	if n, ok := m.(backends.Namer); ok && n.BackendName() != "" {
+		name := n.BackendName()
+		if seen[name] > 0 {
+			return "", fmt.Errorf("backend name %q is used twice; names must be unique within a loginshare handler", name)
+		}
+		seen[name]++
+		return name, nil
 	}
-	cfg := throttle.Config{
-		PerUser: defaultThrottlePerUser, PerIP: defaultThrottlePerIP,
-		UserWindow: defaultThrottleWindow, IPWindow: defaultThrottleWindow,
-		Ban: defaultThrottleBan, MaxKeys: defaultThrottleMaxKeys,
+	base := strings.TrimPrefix(string(m.(caddy.Module).CaddyModule().ID), "loginshare.backends.")
+	name := base
+	for i := 2; seen[name] > 0; i++ {
+		name = fmt.Sprintf("%s#%d", base, i)
 	}
-	if t != nil {
-		if t.PerUser != nil {
-			cfg.PerUser = *t.PerUser
-		}
-		if t.PerIP != nil {
-			cfg.PerIP = *t.PerIP
-		}
-		if t.PerUserWindow != 0 {
-			cfg.UserWindow = time.Duration(t.PerUserWindow)
-		}
-		if t.PerIPWindow != 0 {
-			cfg.IPWindow = time.Duration(t.PerIPWindow)
-		}
-		if t.Ban != 0 {
-			cfg.Ban = time.Duration(t.Ban)
-		}
-		if t.MaxKeys != 0 {
-			cfg.MaxKeys = t.MaxKeys
-		}
-	}
-	if cfg.PerUser < 0 || cfg.PerIP < 0 || cfg.UserWindow < 0 || cfg.IPWindow < 0 || cfg.Ban < 0 || cfg.MaxKeys < 0 {
-		return errors.New("throttle: values must not be negative")
-	}
-	if cfg.PerUser == 0 && cfg.PerIP == 0 {
-		return nil
-	}
-	// State is shared by configs with the same settings and paths, so a reload
-	// keeps counters and bans.
-	key := fmt.Sprintf("%s|%s|%+v", h.UserPath, h.StaffPath, cfg)
-	v, _, err := throttleStores.LoadOrNew(key, func() (caddy.Destructor, error) {
-		s := throttle.New(cfg)
-		if testClock != nil {
-			s.SetClock(testClock)
-		}
-		return throttleEntry{s}, nil
-	})
-	if err != nil {
-		return err
-	}
-	h.throttle = v.(throttleEntry).Store
-	h.throttleKey = key // set only once the reference is held
-	return nil
+	seen[name]++
+	return name, nil
 }
 
-// throttleStores keeps throttle state across config reloads.
-var throttleStores = caddy.NewUsagePool()
-
-// testClock, when set by tests before provisioning, drives new throttle stores.
-var testClock func() time.Time
-
-type throttleEntry struct{ *throttle.Store }
-
-func (throttleEntry) Destruct() error { return nil }
-
-// Validate checks the provisioned handler.
+// Validate checks the provisioned handler. An endpoint needs a chain only if
+// it can accept anyone: a staff endpoint without staff_teams, or a user
+// endpoint whose user_groups is present but empty, refuses everyone anyway.
 func (h *Handler) Validate() error {
-	if len(h.backends) == 0 {
-		return errors.New("no backend configured: add a `backend ldap { … }` or `backend static { … }` block")
+	if len(h.userChain) == 0 && h.userMap.acceptsAnyone() {
+		return errors.New("no backend for the user endpoint: add a `backend ldap { … }`, `backend sql { … }`, `backend static { … }` or `user_backend …` block")
+	}
+	if len(h.staffChain) == 0 && h.staffMap != nil && !h.staffMap.empty() {
+		return errors.New("no backend for the staff endpoint, which staff_teams lets people into: add a `backend …` or `staff_backend …` block")
 	}
 	return nil
 }
@@ -400,6 +426,10 @@ func (h *Handler) Validate() error {
 // It leaves h.throttle alone: after a reload's grace period, requests of the
 // old config may still be running and reading it.
 func (h *Handler) Cleanup() error {
+	if h.zoneClaim != nil {
+		releaseZone(h.zoneClaim)
+		h.zoneClaim = nil
+	}
 	if h.throttleKey != "" {
 		key := h.throttleKey
 		h.throttleKey = ""

@@ -8,9 +8,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"mime"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -138,31 +140,49 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a *attempt) []b
 		return h.fail(a, backends.BadRequest, "password is a 40-digit hex SHA-1 (Kayako's staff remember-me cookie); not sent to the directory")
 	}
 
-	var userKey, ipKey string
-	if h.throttle != nil {
-		userKey, ipKey = throttle.UserKey(c.Username), throttle.IPKey(c.IPAddress)
-		if banned, until := h.throttle.Banned(userKey, ipKey); banned {
-			return h.fail(a, backends.Throttled, "banned until "+until.UTC().Format(time.RFC3339))
-		}
+	if a.endpoint == endpointStaff && !throttle.NormalStaffName(c.Username) {
+		// Kayako links staff by the typed name: ｊｄｏｅ logging in as jdoe
+		// would become a second staff account.
+		return h.fail(a, backends.BadRequest, "username not in normal form (NFKC)")
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.Timeout))
 	defer cancel()
-	res, acquired := h.authenticate(ctx, c)
+	var g *guard
+	if h.throttle != nil {
+		g = &guard{h: h, staff: a.endpoint == endpointStaff,
+			typedKey: throttle.UserKey(c.Username, a.endpoint == endpointStaff), ipKey: throttle.IPKey(c.IPAddress)}
+		if err := g.reserve(ctx); err != nil {
+			if errors.Is(err, throttle.ErrThrottled) {
+				return h.fail(a, backends.Throttled, err.Error())
+			}
+			return h.fail(a, backends.Unavailable, "throttle store: "+err.Error())
+		}
+		ctx = backends.WithGate(ctx, g.gate(context.WithoutCancel(ctx)))
+	}
+	chain := h.userChain
+	if a.endpoint == endpointStaff {
+		chain = h.staffChain
+	}
+	res, acquired := h.authenticate(ctx, chain, c)
 	if !acquired {
-		return h.fail(a, backends.Unavailable, "no backend slot free before the deadline (max_concurrent)")
+		res = backends.Result{Err: backends.Errorf(backends.Unavailable, "no backend slot free before the deadline (max_concurrent)"), Class: backends.Unavailable}
 	}
 	a.backend, a.server = res.Backend, res.Identity.Server
+	if g != nil {
+		if acct := g.account(); acct != "" {
+			a.username = acct
+		}
+	}
 	if res.Class != backends.OK {
-		if h.throttle != nil && res.Class.CountsAsFailure() {
-			if h.throttle.Failure(userKey, ipKey) {
-				h.logger.Warn("login throttled: too many failures",
-					zap.String("username", c.Username), zap.String("ipaddress", c.IPAddress))
-			}
+		if g != nil && g.settle(context.WithoutCancel(ctx), res.Class) {
+			h.logger.Warn("login throttled: too many failures",
+				zap.String("endpoint", a.endpoint), zap.String("username", sanitizeLog(a.username, 256)),
+				zap.String("ipaddress", sanitizeLog(c.IPAddress, 64)))
 		}
 		if res.Class == backends.AmbiguousUser {
 			h.logger.Error("directory search matched more than one entry; fix the user filter",
-				zap.String("backend", res.Backend), zap.String("username", c.Username))
+				zap.String("backend", res.Backend), zap.String("username", sanitizeLog(c.Username, 256)))
 		}
 		return h.fail(a, res.Class, errText(res.Err))
 	}
@@ -172,11 +192,11 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a *attempt) []b
 		a.username = id.Username
 	}
 	doc, class, reason := h.document(a.endpoint, id, c.Username, a)
+	if g != nil {
+		g.settle(context.WithoutCancel(ctx), class)
+	}
 	if class != backends.OK {
 		return h.fail(a, class, reason)
-	}
-	if h.throttle != nil {
-		h.throttle.Success(userKey)
 	}
 	a.outcome = backends.OK
 	return doc
@@ -186,7 +206,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a *attempt) []b
 // never waits past ctx's deadline, even for a backend that ignores ctx: the
 // work then finishes in the background and only then frees its slot, so
 // max_concurrent bounds the backend work actually running.
-func (h *Handler) authenticate(ctx context.Context, c backends.Credentials) (backends.Result, bool) {
+func (h *Handler) authenticate(ctx context.Context, chain []backends.Named, c backends.Credentials) (backends.Result, bool) {
 	select {
 	case h.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -205,7 +225,7 @@ func (h *Handler) authenticate(ctx context.Context, c backends.Credentials) (bac
 				done <- backends.Result{Err: backends.Errorf(backends.Unavailable, "internal error"), Class: backends.Unavailable}
 			}
 		}()
-		done <- backends.Combine(ctx, h.backends, c)
+		done <- backends.Combine(ctx, chain, c)
 	}()
 	select {
 	case res := <-done:
@@ -226,16 +246,32 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, a *attempt) (
 		a.status = http.StatusRequestEntityTooLarge
 		return nil, backends.BadRequest, "body larger than max_body"
 	}
+	// The body is read under the request's own deadline: Caddy's idle
+	// timeout restarts with every byte, so a client trickling one byte at a
+	// time would otherwise hold the request (and a goroutine) for as long as
+	// it likes. The controller reaches Caddy's idle-timeout reader, which
+	// keeps the deadline as a ceiling.
+	rc := http.NewResponseController(w)
+	deadlineSet := rc.SetReadDeadline(a.start.Add(time.Duration(h.Timeout))) == nil
 	// Only the body is parsed (r.ParseForm would also parse the query string,
 	// so a stray character in the configured URL would fail every login).
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.MaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
 			a.status = http.StatusRequestEntityTooLarge
 			return nil, backends.BadRequest, "body larger than max_body"
+		case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+			a.status = http.StatusRequestTimeout
+			return nil, backends.BadRequest, "body not received within timeout"
 		}
 		return nil, backends.BadRequest, "body could not be read"
+	}
+	if deadlineSet {
+		// The connection may carry the next request: lift our ceiling.
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/x-www-form-urlencoded" {
 		return nil, backends.BadRequest, "content type is not application/x-www-form-urlencoded"
@@ -365,7 +401,7 @@ func (h *Handler) write(w http.ResponseWriter, a *attempt, doc []byte) {
 	if a.status == http.StatusMethodNotAllowed {
 		hdr.Set("Allow", http.MethodPost)
 	}
-	if a.status == http.StatusRequestEntityTooLarge {
+	if a.status == http.StatusRequestEntityTooLarge || a.status == http.StatusRequestTimeout {
 		hdr.Set("Connection", "close")
 	}
 	w.WriteHeader(a.status)

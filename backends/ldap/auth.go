@@ -129,6 +129,12 @@ func (l *LDAP) authOn(ctx context.Context, s *server, username, password string)
 	if ce := l.logger.Check(zapcore.DebugLevel, "LDAP user found"); ce != nil {
 		ce.Write(zap.String("server", s.url), zap.String("dn", entry.DN))
 	}
+	// The account is known: the handler's throttle counts this attempt under
+	// the account itself, whatever spelling found it, and may stop it before
+	// any bind (so a banned account's lockout counter never moves).
+	if err := backends.Gate(ctx, l.canonicalName(entry)); err != nil {
+		return backends.Identity{}, err
+	}
 
 	bc, err := s.bindUser(ctx, entry.DN, password)
 	if err != nil {
@@ -142,6 +148,18 @@ func (l *LDAP) authOn(ctx context.Context, s *server, username, password string)
 		ce.Write(zap.String("server", s.url), zap.String("dn", entry.DN))
 	}
 	return l.identity(ctx, s, entry, username, s.searchPooled)
+}
+
+// canonicalName is the account's name for the throttle: its username
+// attribute, or the DN when the entry lacks one (identity refuses that entry
+// later, after the bind).
+func (l *LDAP) canonicalName(e *goldap.Entry) string {
+	if l.Attributes.Username != "" {
+		if v := strings.TrimSpace(e.GetEqualFoldAttributeValue(l.Attributes.Username)); v != "" {
+			return v
+		}
+	}
+	return e.DN
 }
 
 // directBind is the mode without a service account: bind as the DN built

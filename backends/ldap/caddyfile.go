@@ -6,12 +6,15 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/kayako-loginshare/caddy-loginshare/internal/caddyopts"
 )
 
 // UnmarshalCaddyfile sets up the backend from Caddyfile tokens; the first
 // token is the module name. Syntax (defaults in comments):
 //
 //	ldap {
+//		name <text>                       # its name in audit lines and metrics; default ldap
 //		servers ldaps://dc1.example.com ldaps://dc2.example.com   # ordered, repeatable; required
 //		starttls                          # upgrade ldap:// URLs with StartTLS
 //		insecure_plaintext                # required for ldap:// without StartTLS
@@ -73,6 +76,16 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		opt := d.Val()
 		switch opt {
+		case "name":
+			if err := once(opt); err != nil {
+				return err
+			}
+			v, err := caddyopts.NonEmptyString(d, opt)
+			if err != nil {
+				return err
+			}
+			l.Name = v
+
 		case "servers":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

@@ -41,6 +41,8 @@ func init() {
 // Every field is optional except servers and base_dn (or bind_dn_template);
 // a preset fills the filters and attribute names of a known directory.
 type LDAP struct {
+	backends.Base
+
 	// Directory servers as ldaps://host[:port] or ldap://host[:port], tried
 	// in this order; the next one is asked only after a transport failure
 	// (refused, timeout, TLS error, busy, unavailable), never after a wrong
@@ -193,6 +195,7 @@ func (l *LDAP) provision(ctx context.Context, logger *zap.Logger) error {
 	if l.TLS != nil && l.TLS.InsecureSkipVerify {
 		l.logger.Warn("tls insecure_skip_verify is set: the directory's certificate is not checked and anyone on the path can read every password")
 	}
+	l.warnTransport()
 	l.attrs = l.searchAttributes()
 	l.adNested = l.Preset == PresetActiveDirectory
 
@@ -240,6 +243,29 @@ func (l *LDAP) Cleanup() error {
 	}
 	return nil
 }
+
+// warnTransport names each server whose transport settings are risky or
+// contradictory but allowed.
+func (l *LDAP) warnTransport() {
+	for _, s := range l.Servers {
+		u, err := url.Parse(s)
+		if err != nil {
+			continue
+		}
+		switch {
+		case u.Scheme == "ldap" && l.InsecurePlaintext && !l.StartTLS:
+			l.logger.Warn("ldap:// with insecure_plaintext: every password crosses the network in clear text; use ldaps:// or starttls",
+				zap.String("server", s))
+		case u.Scheme == "ldaps" && l.StartTLS:
+			l.logger.Warn("starttls has no effect on an ldaps:// server (it is TLS from the first byte); remove starttls or use ldap://",
+				zap.String("server", s))
+		}
+	}
+}
+
+// OperationTimeout (request_timeout) is the longest a single directory operation may take; the
+// handler warns when it exceeds the handler's whole-request timeout.
+func (l *LDAP) OperationTimeout() time.Duration { return time.Duration(l.RequestTimeout) }
 
 // check validates the configuration after the preset was applied.
 func (l *LDAP) check() error {

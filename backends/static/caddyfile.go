@@ -5,12 +5,15 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+
+	"github.com/kayako-loginshare/caddy-loginshare/internal/caddyopts"
 )
 
 // UnmarshalCaddyfile sets up the backend from Caddyfile tokens, starting at the
 // token "static" (the handler's `backend static { … }`). Syntax:
 //
 //	static {
+//		name <text>                  # its name in audit lines and metrics; default static
 //		hash <algorithm>             # an http.authentication.hashes module; default bcrypt
 //		user <username> <hash> {     # hash as `caddy hash-password` prints it (or its base64)
 //			full_name    <name>
@@ -58,6 +61,16 @@ func (b *Backend) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("hash algorithm %q cannot compare passwords", name)
 			}
 			b.HashRaw = caddyconfig.JSONModuleObject(inst, "algorithm", name, nil)
+
+		case "name":
+			if b.Name != "" {
+				return d.Err("name given twice")
+			}
+			v, err := caddyopts.NonEmptyString(d, "name")
+			if err != nil {
+				return err
+			}
+			b.Name = v
 
 		case "user":
 			u, err := parseUser(d)

@@ -35,6 +35,8 @@ func init() {
 // the same algorithm and cost, so that its answer takes as long as a wrong
 // password for a known one and does not reveal which accounts exist.
 type Backend struct {
+	backends.Base
+
 	// HashRaw selects the module, in namespace http.authentication.hashes, that
 	// compares passwords with the configured hashes; its name goes in the
 	// "algorithm" key. Every user's hash must be of this algorithm.
@@ -159,6 +161,10 @@ func (b *Backend) Provision(ctx caddy.Context) error {
 		if err := alg.check(hash); err != nil {
 			return fmt.Errorf("user %q: %w", name, err)
 		}
+		if cost, err := bcrypt.Cost(hash); err == nil && cost < minSafeBcryptCost {
+			b.logger.Warn("static account's bcrypt cost is below 10: a stolen Caddyfile's hashes are cheap to crack; make it again with `caddy hash-password`",
+				zap.String("username", name), zap.Int("cost", cost))
+		}
 		hashes = append(hashes, hash)
 
 		b.accounts[key] = &account{hash: hash, identity: backends.Identity{
@@ -209,6 +215,9 @@ func (b *Backend) Authenticate(ctx context.Context, c backends.Credentials) (bac
 	hash := b.dummy
 	if known {
 		hash = acct.hash
+		if err := backends.Gate(ctx, acct.identity.Username); err != nil {
+			return backends.Identity{}, err
+		}
 	}
 	same, err := b.comparer.Compare(hash, []byte(c.Password))
 
@@ -268,6 +277,10 @@ func algorithmOf(cmp caddyauth.Comparer) algorithm {
 	}
 	return otherAlgorithm{}
 }
+
+// minSafeBcryptCost is the lowest bcrypt cost provisioned without a WARN
+// (what `caddy hash-password` and PHP's password_hash use by default is 10 or more).
+const minSafeBcryptCost = 10
 
 type bcryptAlgorithm struct{}
 
