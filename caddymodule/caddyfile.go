@@ -79,14 +79,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
-	once := func(name string) error {
-		if seen[name] {
-			return d.Errf("%s given more than once", name)
-		}
-		seen[name] = true
-		return nil
-	}
+	seen := caddyopts.Seen{}
+	once := func(name string) error { return seen.Once(d, name) }
 	for d.NextBlock(0) {
 		opt := d.Val()
 		switch opt {
@@ -95,14 +89,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := once(opt); err != nil {
 				return err
 			}
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
+			v, err := caddyopts.String(d)
+			if err != nil {
+				return err
 			}
 			switch opt {
 			case "user_path", "staff_path":
-				if !strings.HasPrefix(v, "/") {
-					return d.Errf("%s %q must start with /", opt, v)
+				if err := caddyopts.Check(d, checkPath(opt, v)); err != nil {
+					return err
 				}
 				if opt == "user_path" {
 					h.UserPath = v
@@ -115,8 +109,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				h.Secret = v
 			case "remember_me_hashes":
-				if v != "refuse" && v != "try" {
-					return d.Errf("remember_me_hashes %q: want refuse or try", v)
+				if err := caddyopts.Check(d, checkRememberMe(v)); err != nil {
+					return err
 				}
 				h.RememberMeHashes = v
 			default:
@@ -174,7 +168,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := once(opt); err != nil {
 				return err
 			}
-			dur, err := durationArg(d)
+			dur, err := caddyopts.Duration(d)
 			if err != nil {
 				return err
 			}
@@ -201,7 +195,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := once(opt); err != nil {
 				return err
 			}
-			n, err := positiveIntArg(d)
+			n, err := caddyopts.PositiveInt(d)
 			if err != nil {
 				return err
 			}
@@ -280,8 +274,8 @@ func (h *Handler) setMessage(d *caddyfile.Dispenser, kind, v string) error {
 	if strings.TrimSpace(v) == "" {
 		return d.Errf("message %s must not be empty", kind)
 	}
-	if strings.Contains(v, "%") {
-		return d.Errf("message %s must not contain %% (Kayako may use it as a format string)", kind)
+	if err := caddyopts.Check(d, checkNoPercent("message "+kind, v)); err != nil {
+		return err
 	}
 	switch kind {
 	case "invalid":
@@ -338,7 +332,7 @@ func parseThrottle(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
 				t.PerIP, t.PerIPWindow = &n, caddy.Duration(window)
 			}
 		case "ban":
-			dur, err := durationArg(d)
+			dur, err := caddyopts.Duration(d)
 			if err != nil {
 				return nil, err
 			}
@@ -347,7 +341,7 @@ func parseThrottle(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
 			}
 			t.Ban = caddy.Duration(dur)
 		case "max_keys":
-			n, err := positiveIntArg(d)
+			n, err := caddyopts.PositiveInt(d)
 			if err != nil {
 				return nil, err
 			}
@@ -382,9 +376,6 @@ func parseMapping(d *caddyfile.Dispenser) (*Mapping, error) {
 		if strings.TrimSpace(title) == "" {
 			return nil, d.Err("title must not be empty")
 		}
-		if strings.Contains(title, "%") {
-			return nil, d.Errf("title %q must not contain %%", title)
-		}
 		if key == "default" {
 			if m.Default != "" {
 				return nil, d.Err("default given more than once")
@@ -393,38 +384,11 @@ func parseMapping(d *caddyfile.Dispenser) (*Mapping, error) {
 			continue
 		}
 		if _, err := compileLine(key, title); err != nil {
-			return nil, d.Errf("%v", err)
+			return nil, caddyopts.Check(d, err)
 		}
 		m.Map = append(m.Map, MappingLine{Group: key, Title: title})
 	}
 	return m, nil
-}
-
-func durationArg(d *caddyfile.Dispenser) (time.Duration, error) {
-	var v string
-	if !d.Args(&v) || d.NextArg() {
-		return 0, d.ArgErr()
-	}
-	dur, err := caddy.ParseDuration(v)
-	if err != nil {
-		return 0, d.Errf("%q is not a duration", v)
-	}
-	if dur < 0 {
-		return 0, d.Errf("%q must not be negative", v)
-	}
-	return dur, nil
-}
-
-func positiveIntArg(d *caddyfile.Dispenser) (int, error) {
-	var v string
-	if !d.Args(&v) || d.NextArg() {
-		return 0, d.ArgErr()
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0, d.Errf("%q is not a positive whole number", v)
-	}
-	return n, nil
 }
 
 // Interface guard

@@ -30,8 +30,8 @@ func compileMapping(m *Mapping) (*compiledMapping, error) {
 		return nil, nil
 	}
 	c := &compiledMapping{def: strings.TrimSpace(m.Default)}
-	if strings.Contains(c.def, "%") {
-		return nil, fmt.Errorf("default title %q must not contain %%", c.def)
+	if err := checkNoPercent("default title", c.def); err != nil {
+		return nil, err
 	}
 	for i, l := range m.Map {
 		line, err := compileLine(l.Group, l.Title)
@@ -47,6 +47,9 @@ func compileLine(group, title string) (compiledLine, error) {
 	group, title = strings.TrimSpace(group), strings.TrimSpace(title)
 	if group == "" || title == "" {
 		return compiledLine{}, errors.New("group and title must not be empty")
+	}
+	if err := checkNoPercent("title", title); err != nil {
+		return compiledLine{}, err
 	}
 	line := compiledLine{title: title}
 	if isDNKey(group) {

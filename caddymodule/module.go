@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/kayako-loginshare/caddy-loginshare/backends"
+	"github.com/kayako-loginshare/caddy-loginshare/internal/caddyopts"
 	"github.com/kayako-loginshare/caddy-loginshare/internal/throttle"
 )
 
@@ -207,11 +208,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.StaffPath == "" {
 		h.StaffPath = DefaultStaffPath
 	}
-	for _, p := range []*string{&h.UserPath, &h.StaffPath} {
-		if !strings.HasPrefix(*p, "/") {
-			return fmt.Errorf("path %q must start with /", *p)
+	for _, p := range []struct {
+		opt string
+		v   *string
+	}{{"user_path", &h.UserPath}, {"staff_path", &h.StaffPath}} {
+		if err := checkPath(p.opt, *p.v); err != nil {
+			return err
 		}
-		*p = path.Clean(*p)
+		*p.v = path.Clean(*p.v)
 	}
 	if h.UserPath == h.StaffPath {
 		return fmt.Errorf("user_path and staff_path are both %q; Kayako needs two distinct URLs", h.UserPath)
@@ -266,9 +270,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.MessageDenied = DefaultMessageDenied
 	}
 	for _, m := range []string{h.MessageInvalid, h.MessageUnavailable, h.MessageDenied} {
-		if strings.Contains(m, "%") {
-			// Kayako's staff panel may pass the message through sprintf.
-			return fmt.Errorf("message %q must not contain %%", m)
+		if err := checkNoPercent("message", m); err != nil {
+			return err
 		}
 	}
 
@@ -292,10 +295,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			zap.String("user_path", h.UserPath), zap.String("staff_path", h.StaffPath))
 	}
 
-	switch h.RememberMeHashes {
-	case "", "refuse", "try":
-	default:
-		return fmt.Errorf("remember_me_hashes %q: want refuse or try", h.RememberMeHashes)
+	if h.RememberMeHashes != "" {
+		if err := checkRememberMe(h.RememberMeHashes); err != nil {
+			return err
+		}
 	}
 
 	ifaces := h.StaffInterfaces
@@ -435,6 +438,28 @@ func (h *Handler) Cleanup() error {
 		h.throttleKey = ""
 		_, err := throttleStores.Delete(key)
 		return err
+	}
+	return nil
+}
+
+// checkPath is the rule for user_path and staff_path.
+func checkPath(opt, v string) error {
+	if !strings.HasPrefix(v, "/") {
+		return fmt.Errorf("%s %q must start with /", opt, v)
+	}
+	return nil
+}
+
+// checkRememberMe is the rule for remember_me_hashes.
+func checkRememberMe(v string) error {
+	return caddyopts.OneOf("remember_me_hashes", v, "refuse", "try")
+}
+
+// checkNoPercent refuses a '%' in text Kayako shows: its staff panel may
+// pass a message or title through sprintf.
+func checkNoPercent(what, v string) error {
+	if strings.Contains(v, "%") {
+		return fmt.Errorf("%s %q must not contain %% (Kayako may use it as a format string)", what, v)
 	}
 	return nil
 }

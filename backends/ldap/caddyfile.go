@@ -2,7 +2,6 @@ package ldap
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -62,17 +61,11 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
+	seen := caddyopts.Seen{}
 	// Where each server URL was written, so a TLS-mode error found at the
 	// end of the block still names the servers line.
 	serverAt := map[string]string{}
-	once := func(name string) error {
-		if seen[name] {
-			return d.Errf("%s given more than once", name)
-		}
-		seen[name] = true
-		return nil
-	}
+	once := func(name string) error { return seen.Once(d, name) }
 	for d.NextBlock(0) {
 		opt := d.Val()
 		switch opt {
@@ -95,7 +88,7 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				// The TLS mode may come later in the block: check the URL
 				// shape here, the ldap:// rule in Provision.
 				if err := checkServerURL(s, true, true); err != nil {
-					return d.Errf("%v", err)
+					return caddyopts.Check(d, err)
 				}
 			}
 			for _, s := range args {
@@ -155,7 +148,7 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			if err := checkGroupLookup(g); err != nil {
-				return d.Errf("%v", err)
+				return caddyopts.Check(d, err)
 			}
 			l.Groups = append(l.Groups, g)
 
@@ -174,12 +167,7 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			var err error
 			switch opt {
 			case "preset":
-				switch v {
-				case PresetActiveDirectory, PresetOpenLDAP, PresetFreeIPA, PresetLLDAP:
-					l.Preset = v
-				default:
-					return d.Errf("unknown preset %q (want activedirectory, openldap, freeipa or lldap)", v)
-				}
+				err, l.Preset = checkPreset(v), v
 			case "bind_dn":
 				err, l.BindDN = checkDN(opt, v), v
 			case "bind_password":
@@ -197,29 +185,19 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "group_name_attribute":
 				l.GroupNameAttribute = v
 			case "username_transform":
-				if v != TransformNone && v != TransformStripDomain {
-					return d.Errf("username_transform %q: want none or strip_domain", v)
-				}
-				l.UsernameTransform = v
+				err, l.UsernameTransform = checkTransform(v), v
 			}
 			if err != nil {
-				return d.Errf("%v", err)
+				return caddyopts.Check(d, err)
 			}
 
 		case "dial_timeout", "request_timeout", "pool_acquire_timeout", "idle_timeout", "server_cooldown":
 			if err := once(opt); err != nil {
 				return err
 			}
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
+			dur, err := caddyopts.PositiveDuration(d, opt)
 			if err != nil {
-				return d.Errf("%s %q: %v", opt, v, err)
-			}
-			if dur <= 0 {
-				return d.Errf("%s must be positive", opt)
+				return err
 			}
 			cd := caddy.Duration(dur)
 			switch opt {
@@ -239,13 +217,12 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := once(opt); err != nil {
 				return err
 			}
-			var v string
-			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
+			n, err := caddyopts.PositiveInt(d)
+			if err != nil {
+				return err
 			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 1024 {
-				return d.Errf("%s %q: want a number from 1 to 1024", opt, v)
+			if n > 1024 {
+				return d.Errf("%s %d: want a number from 1 to 1024", opt, n)
 			}
 			if opt == "pool_size" {
 				l.PoolSize = n
@@ -270,7 +247,7 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 func (l *LDAP) unmarshalTLS(d *caddyfile.Dispenser) error {
 	l.TLS = new(TLS)
-	seen := map[string]bool{}
+	seen := caddyopts.Seen{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		if seen[opt] {
@@ -307,7 +284,7 @@ func (l *LDAP) unmarshalTLS(d *caddyfile.Dispenser) error {
 func (l *LDAP) unmarshalAttributes(d *caddyfile.Dispenser) error {
 	l.Attributes = new(Attributes)
 	a := l.Attributes
-	seen := map[string]bool{}
+	seen := caddyopts.Seen{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		if opt == "email" {

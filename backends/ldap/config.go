@@ -10,6 +10,8 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/kayako-loginshare/caddy-loginshare/internal/caddyopts"
 )
 
 // TLS configures the client side of LDAPS and StartTLS.
@@ -169,7 +171,7 @@ func (l *LDAP) applyPreset() error {
 	if l.Preset != "" {
 		p, ok := presets[l.Preset]
 		if !ok {
-			return fmt.Errorf("unknown preset %q (want activedirectory, openldap, freeipa or lldap)", l.Preset)
+			return checkPreset(l.Preset)
 		}
 		if p.userContainer != "" && l.UserBaseDN == "" && l.BaseDN != "" {
 			l.UserBaseDN = p.userContainer + l.BaseDN
@@ -306,4 +308,22 @@ func checkGroupLookup(g GroupLookup) error {
 		return fmt.Errorf("groups %q: want memberof, search \"<filter>\", nested or none", g.Method)
 	}
 	return nil
+}
+
+// checkPreset is the rule for preset, in the Caddyfile and in JSON.
+func checkPreset(v string) error {
+	if _, ok := presets[v]; ok {
+		return nil
+	}
+	names := make([]string, 0, len(presets))
+	for n := range presets {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return caddyopts.OneOf("preset", v, names...)
+}
+
+// checkTransform is the rule for username_transform.
+func checkTransform(v string) error {
+	return caddyopts.OneOf("username_transform", v, TransformNone, TransformStripDomain)
 }

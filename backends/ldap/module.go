@@ -311,10 +311,8 @@ func (l *LDAP) check() error {
 	if needBase && l.GroupBaseDN == "" {
 		return errors.New("base_dn (or group_base_dn) is required for groups search and nested")
 	}
-	switch l.UsernameTransform {
-	case TransformNone, TransformStripDomain:
-	default:
-		return fmt.Errorf("username_transform %q: want none or strip_domain", l.UsernameTransform)
+	if err := checkTransform(l.UsernameTransform); err != nil {
+		return err
 	}
 	if l.PoolSize < 1 || l.BindPoolSize < 1 {
 		return errors.New("pool_size and bind_pool_size must be at least 1")
