@@ -146,6 +146,19 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a *attempt) []b
 		return h.fail(a, backends.BadRequest, "username not in normal form (NFKC)")
 	}
 
+	m := h.userMap
+	if a.endpoint == endpointStaff {
+		m = h.staffMap
+		if m == nil {
+			m = &compiledMapping{} // staff_teams omitted: nobody
+		}
+	}
+	if !m.acceptsAnyone() {
+		// No answer could let this person in: asking a directory would only
+		// move its lockout counter.
+		return h.fail(a, backends.NotAuthorised, "the endpoint's mapping accepts nobody ("+a.endpoint+")")
+	}
+
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.Timeout))
 	defer cancel()
 	var g *guard
