@@ -438,7 +438,14 @@ func TestEmptyResolvedBindPasswordNeverBinds(t *testing.T) {
 	}
 	_, err := login(t, l, "jdoe", "s3cret")
 	wantClass(t, err, backends.Unavailable)
-	time.Sleep(100 * time.Millisecond) // the probe may dial, but never binds
+	// The probe still checks the server, without the service bind. Wait until
+	// its root DSE read has reached the server: any bind it sent on that
+	// connection came first and is counted by now.
+	for deadline := time.Now().Add(10 * time.Second); f.Searches.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the probe never read the root DSE (%d connections, %d binds)", f.Conns.Load(), f.Binds.Load())
+		}
+	}
 	if f.Binds.Load() != 0 {
 		t.Fatalf("%d binds with an empty service password", f.Binds.Load())
 	}
@@ -475,7 +482,7 @@ func TestProvisionDoesNoNetworkIO(t *testing.T) {
 	f := fakeldap.Start(t, nil)
 	cfg := plain(f.URL)
 	cfg.probeAfter = 200 * time.Millisecond
-	core, logs := observerCore()
+	core, _ := observerCore()
 	ctx, cancel := contextWithCancel()
 	if err := cfg.provision(ctx, core); err != nil {
 		t.Fatal(err)
@@ -484,16 +491,22 @@ func TestProvisionDoesNoNetworkIO(t *testing.T) {
 	if err := cfg.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	// The control: the same probe delay, provisioned later and not cancelled.
+	// Once its probe has read the root DSE of its own server, the cancelled
+	// config's probe would have dialled too.
+	g := fakeldap.Start(t, fakeDirectory)
+	control := plain(g.URL)
+	control.probeAfter = 200 * time.Millisecond
+	provision(t, control)
+	waitFor(t, func() bool { return g.Searches.Load() > 0 })
 	if f.Conns.Load() != 0 {
 		t.Fatalf("%d connections during provision/validate", f.Conns.Load())
 	}
-	_ = logs
 
 	dead := "ldap://" + closedPort(t)
 	cfg = plain(dead)
 	cfg.probeAfter = 10 * time.Millisecond
-	_, logs = provision(t, cfg)
+	_, logs := provision(t, cfg)
 	waitFor(t, func() bool { return logs.FilterMessage("LDAP server check failed").Len() == 1 })
 	e := logs.FilterMessage("LDAP server check failed").All()[0]
 	if e.ContextMap()["server"] != dead || e.Level.String() != "warn" {

@@ -5,7 +5,8 @@
 //
 // StartWith takes Options; with RequireClientCert slapd demands a client
 // certificate on every TLS handshake (ldaps:// and StartTLS), and Server
-// carries one signed by the test CA.
+// carries one signed by the test CA. With StatsLog slapd logs every
+// operation, and Server.BindCount counts the binds that reached it.
 //
 // It needs Debian's slapd (`echo "slapd slapd/no_configuration boolean true" |
 // debconf-set-selections; apt-get install slapd ldap-utils`). Without it,
@@ -57,6 +58,9 @@ type Server struct {
 	// otherwise.
 	ClientCertFile string
 	ClientKeyFile  string
+	// LogFile is slapd's stdout and stderr (with Options.StatsLog, its
+	// stats log).
+	LogFile string
 
 	opts    Options
 	t       testing.TB
@@ -131,6 +135,10 @@ type Options struct {
 	// a certificate signed by the test CA fails. Plain ldap:// without TLS,
 	// which the fixture loading and Admin use, is unaffected.
 	RequireClientCert bool
+	// StatsLog runs slapd with -d stats: one log line per connection and
+	// per operation (the bind DN, never the password) in Server.LogFile, so
+	// a test can count the binds that reached the directory (BindCount).
+	StatsLog bool
 }
 
 // Start runs a private slapd for t, stopped (by PID) in t.Cleanup.
@@ -154,6 +162,7 @@ func StartWith(t testing.TB, o Options) *Server {
 		BaseDN: BaseDN, BindDN: ServiceDN, BindPassword: ServicePassword,
 		AdminDN: AdminDN, AdminPassword: AdminPassword,
 	}
+	s.LogFile = filepath.Join(s.dir, "slapd.log")
 	if err := s.writeFiles(); err != nil {
 		t.Fatalf("slapdtest: %v", err)
 	}
@@ -278,15 +287,56 @@ func (s *Server) Admin(t testing.TB) *goldap.Conn {
 	return c
 }
 
+// BindCount returns how many bind requests for dn slapd has received so
+// far (DNs compared as DNs, case-insensitively), read from its stats log:
+// every simple bind that reached the directory, whatever its result. It
+// needs Options.StatsLog (the test fails otherwise). slapd logs a bind when
+// it receives it, before it answers, so a bind whose answer the caller has
+// seen is counted.
+func (s *Server) BindCount(t testing.TB, dn string) int {
+	t.Helper()
+	if !s.opts.StatsLog {
+		t.Fatal("slapdtest: BindCount needs Options.StatsLog")
+	}
+	want, err := goldap.ParseDN(dn)
+	if err != nil {
+		t.Fatalf("slapdtest: BindCount(%q): %v", dn, err)
+	}
+	b, err := os.ReadFile(s.LogFile)
+	if err != nil {
+		t.Fatalf("slapdtest: %v", err)
+	}
+	n := 0
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		// conn=1003 op=1 BIND dn="uid=jdoe,ou=people,dc=example,dc=org" method=128
+		// (a successful bind adds a second BIND line with mech=, not method=).
+		i := bytes.Index(line, []byte(` BIND dn="`))
+		if i < 0 || !bytes.Contains(line, []byte(`" method=`)) {
+			continue
+		}
+		rest := line[i+len(` BIND dn="`):]
+		j := bytes.LastIndex(rest, []byte(`" method=`))
+		got, err := goldap.ParseDN(string(rest[:j]))
+		if err == nil && got.EqualFold(want) {
+			n++
+		}
+	}
+	return n
+}
+
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	logf, err := os.OpenFile(filepath.Join(s.dir, "slapd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
 	urls := fmt.Sprintf("ldap://127.0.0.1:%d/ ldaps://127.0.0.1:%d/", s.port, s.tlsPort)
-	cmd := exec.Command(s.slapd, "-f", s.conf, "-h", urls, "-d", "0")
+	debug := "0"
+	if s.opts.StatsLog {
+		debug = "stats"
+	}
+	cmd := exec.Command(s.slapd, "-f", s.conf, "-h", urls, "-d", debug)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {
@@ -327,7 +377,7 @@ func ready(port int) bool {
 }
 
 func (s *Server) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, "slapd.log"))
+	b, _ := os.ReadFile(s.LogFile)
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}
