@@ -19,7 +19,8 @@ import (
 // Every step waits for its event, not the clock: the request is inside the
 // backend before the reload starts; the reload has returned, so the old
 // config's Cleanup has run, before the backend is let go. The failure must
-// then land in the throttle state the new config shares (same settings):
+// then land in the throttle state the new config shares (same zone, named
+// because the backends differ, and same settings):
 // with per_user 1 it bans jdoe there.
 func TestCleanupWhileARequestOutlivesTheGracePeriod(t *testing.T) {
 	port := freePort(t)
@@ -33,6 +34,7 @@ func TestCleanupWhileARequestOutlivesTheGracePeriod(t *testing.T) {
 			per_user 1 10m
 			per_ip 0
 			max_keys 2104
+			zone cleanup-race
 		}
 		%s
 	}

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"strings"
+	"unicode"
 
 	"go.uber.org/zap"
 
@@ -100,7 +101,14 @@ func firstName(id backends.Identity, username string) string {
 }
 
 // visible is s as the document would carry it, trimmed: empty when nothing
-// XML can carry is left.
+// but control characters (C0, DEL, C1) and spaces is left, which no person
+// would recognise as a name.
 func visible(s string) string {
-	return strings.TrimSpace(xmlresp.Sanitize(s))
+	s = strings.TrimSpace(xmlresp.Sanitize(s))
+	for _, r := range s {
+		if !unicode.IsControl(r) && !unicode.IsSpace(r) {
+			return s
+		}
+	}
+	return ""
 }

@@ -1,4 +1,3 @@
-//go:build issue7key
 
 // Issue 7, point 2 (compatibility spellings), at the level of the key
 // recipe: the acceptance test for throttle.UserKey(username, staff) as
