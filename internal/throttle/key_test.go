@@ -1,4 +1,3 @@
-
 // Issue 7, point 2 (compatibility spellings), at the level of the key
 // recipe: the acceptance test for throttle.UserKey(username, staff) as
 // design.md's second-wave `throttle` bullet states it (NFKC, the orbit-based
