@@ -47,3 +47,19 @@ func (b Base) BackendName() string { return b.Name }
 
 // Namer is implemented by backends that embed Base.
 type Namer interface{ BackendName() string }
+
+type noGroupsKey struct{}
+
+// WithoutGroups marks a login whose answer cannot depend on groups (the
+// endpoint's mapping has no group lines: everyone gets the default title),
+// so backends may skip the group lookup, often a whole directory round trip.
+func WithoutGroups(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noGroupsKey{}, true)
+}
+
+// NeedGroups reports whether the backend must look the person's groups up.
+// It is true unless the handler said otherwise with WithoutGroups.
+func NeedGroups(ctx context.Context) bool {
+	skip, _ := ctx.Value(noGroupsKey{}).(bool)
+	return !skip
+}

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -127,4 +128,45 @@ func TestChainProvisionRules(t *testing.T) {
 	}
 }`)
 	mustFail(t, s.post("/loginshare/staff", form("username", "customer", "password", "s3cret", "interface", "staff")), 200, DefaultMessageInvalid)
+}
+
+// TestGroupsAskedOnlyWhereTheMappingUsesThem: with user_groups omitted or
+// only a default, backends are told groups are not needed; with group lines
+// (the staff endpoint here) they are.
+func TestGroupsAskedOnlyWhereTheMappingUsesThem(t *testing.T) {
+	count := func(name string) int64 {
+		v, _ := fakeNoGroups.LoadOrStore(name, new(atomic.Int64))
+		return v.(*atomic.Int64).Load()
+	}
+	for _, tt := range []struct{ name, userGroups string }{
+		{"groups-omitted", ""},
+		{"groups-default-only", "user_groups {\n\t\tdefault Customers\n\t}"},
+	} {
+		s := startCaddy(t, "", fmt.Sprintf(`loginshare {
+	failure_delay 1ms
+	failure_jitter 1ms
+	throttle off
+	%s
+	staff_teams {
+		helpdesk-staff Support
+	}
+	backend testfake {
+		name %s
+		user jdoe s3cret
+	}
+}`, tt.userGroups, tt.name))
+		if r := s.post("/loginshare/user", form("username", "jdoe", "password", "s3cret")); r.Doc.Result != "1" {
+			t.Fatalf("%s: %s", tt.name, r.Body)
+		}
+		if n := count(tt.name); n != 1 {
+			t.Errorf("%s: user login told groups are not needed %d times, want 1", tt.name, n)
+		}
+		if r := s.post("/loginshare/staff", form("username", "jdoe", "password", "s3cret", "interface", "staff")); r.Doc.Result != "1" {
+			t.Fatalf("%s staff: %s", tt.name, r.Body)
+		}
+		if n := count(tt.name); n != 1 {
+			t.Errorf("%s: the staff login, whose teams come from groups, was told groups are not needed", tt.name)
+		}
+		_ = stopCaddy()
+	}
 }

@@ -36,6 +36,9 @@ type fakeBackend struct {
 
 var fakeCalls sync.Map // name → *atomic.Int64
 
+// fakeNoGroups counts calls whose context said groups are not needed.
+var fakeNoGroups sync.Map // name → *atomic.Int64
+
 // In-flight fake calls now and at most (reset by tests that read it).
 var fakeInFlight, fakeMaxInFlight atomic.Int64
 
@@ -97,6 +100,10 @@ func (f *fakeBackend) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (f *fakeBackend) Authenticate(ctx context.Context, c backends.Credentials) (backends.Identity, error) {
 	v, _ := fakeCalls.LoadOrStore(f.Name, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
+	if !backends.NeedGroups(ctx) {
+		v, _ := fakeNoGroups.LoadOrStore(f.Name, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+	}
 	n := fakeInFlight.Add(1)
 	defer fakeInFlight.Add(-1)
 	for {

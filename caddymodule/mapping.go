@@ -109,3 +109,6 @@ func (m *compiledMapping) title(groups []backends.Group) (string, bool) {
 // omitted user_groups (nil) lets everyone in as Registered, an empty block
 // nobody.
 func (m *compiledMapping) acceptsAnyone() bool { return m == nil || !m.empty() }
+
+// usesGroups reports whether any group could change this mapping's answer.
+func (m *compiledMapping) usesGroups() bool { return m != nil && len(m.lines) > 0 }

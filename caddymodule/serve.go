@@ -177,6 +177,9 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a *attempt) []b
 	if a.endpoint == endpointStaff {
 		chain = h.staffChain
 	}
+	if !m.usesGroups() {
+		ctx = backends.WithoutGroups(ctx)
+	}
 	res, acquired := h.authenticate(ctx, chain, c)
 	if !acquired {
 		res = backends.Result{Err: backends.Errorf(backends.Unavailable, "no backend slot free before the deadline (max_concurrent)"), Class: backends.Unavailable}

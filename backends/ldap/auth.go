@@ -273,6 +273,13 @@ func (l *LDAP) identity(ctx context.Context, s *server, e *goldap.Entry, typed s
 	if id.FullName == "" {
 		id.FullName = id.Username
 	}
+	if !backends.NeedGroups(ctx) {
+		// The mapping has no group lines: a lookup could not change the answer.
+		if ce := l.logger.Check(zapcore.DebugLevel, "LDAP identity (groups not needed by the mapping)"); ce != nil {
+			ce.Write(zap.String("server", s.url), zap.String("dn", e.DN), zap.String("username", id.Username))
+		}
+		return id, nil
+	}
 	groups, err := l.groups(ctx, e, id.Username, search)
 	if err != nil {
 		if ctx.Err() == nil {

@@ -1,0 +1,46 @@
+package ldap
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kayako-loginshare/caddy-loginshare/backends"
+	"github.com/kayako-loginshare/caddy-loginshare/internal/fakeldap"
+)
+
+// TestNoGroupLookupWhenTheMappingCannotUseOne: when the handler says the
+// answer cannot depend on groups, the group search is never sent; otherwise
+// it is. Both logins in one run, against the same fake directory, counted on
+// the wire.
+func TestNoGroupLookupWhenTheMappingCannotUseOne(t *testing.T) {
+	leakCheck(t)
+	srv := fakeldap.Start(t, fakeDirectory)
+	l := plain(srv.URL)
+	l.Groups = []GroupLookup{{Method: GroupsSearch, Filter: "(member={dn})"}}
+	l, _ = provision(t, l)
+
+	groupSearches := func() int {
+		n := 0
+		for _, r := range srv.Requests() {
+			if r.Op == "search" && strings.Contains(r.Filter, "member=") {
+				n++
+			}
+		}
+		return n
+	}
+	ctx := ctxTimeout(t, 10*time.Second)
+	c := backends.Credentials{Username: "jdoe", Password: "s3cret"}
+	if _, err := l.Authenticate(backends.WithoutGroups(ctx), c); err != nil {
+		t.Fatal(err)
+	}
+	if n := groupSearches(); n != 0 {
+		t.Fatalf("%d group searches sent for a login whose mapping needs no group", n)
+	}
+	if _, err := l.Authenticate(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if n := groupSearches(); n != 1 {
+		t.Fatalf("%d group searches for a login that needs groups, want 1", n)
+	}
+}
