@@ -123,7 +123,37 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a *attempt) []b
 	if class, reason := h.checkCaller(r, a); class != "" {
 		return h.fail(a, class, reason)
 	}
+	return h.login(r.Context(), a, c)
+}
 
+// LoginResult is the outcome of one login through the handler's own code
+// path, whoever asked: ServeHTTP, or a tool such as `caddy loginshare test`.
+type LoginResult struct {
+	Endpoint string // "user" or "staff"
+	Username string // canonical when a backend knew the person, else as typed
+	Backend  string // the backend that decided
+	Server   string // the directory server that answered, when known
+	Outcome  backends.Class
+	Reason   string // for the operator; never the password
+	Title    string // the Kayako user group or team, on success
+	Document []byte // the Kayako document the endpoint answers
+}
+
+// Login runs one login exactly as a LoginShare request does after its
+// transport checks (method, body, allow_from, secret): staff interface,
+// remember-me, normal form, throttle, backends, mapping and document. It
+// does not wait out failure_delay and writes no audit line; ServeHTTP does
+// both around it.
+func (h *Handler) Login(ctx context.Context, endpoint string, c backends.Credentials) LoginResult {
+	a := &attempt{endpoint: endpoint, start: now(), username: c.Username, ipaddress: c.IPAddress, iface: c.Interface}
+	doc := h.login(ctx, a, c)
+	return LoginResult{Endpoint: endpoint, Username: a.username, Backend: a.backend, Server: a.server,
+		Outcome: a.outcome, Reason: a.reason, Title: a.title, Document: doc}
+}
+
+// login is the part of a request that does not depend on HTTP. ctx is the
+// request's context; the whole-request deadline is measured from a.start.
+func (h *Handler) login(parent context.Context, a *attempt, c backends.Credentials) []byte {
 	if a.endpoint == endpointStaff {
 		if !h.interfaces[c.Interface] {
 			return h.fail(a, backends.RefusedInterface, "staff interface not allowed")
@@ -159,7 +189,7 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a *attempt) []b
 		return h.fail(a, backends.NotAuthorised, "the endpoint's mapping accepts nobody ("+a.endpoint+")")
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(h.Timeout))
+	ctx, cancel := context.WithDeadline(parent, a.start.Add(time.Duration(h.Timeout)))
 	defer cancel()
 	var g *guard
 	if h.throttle != nil {
