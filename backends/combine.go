@@ -40,6 +40,13 @@ func Combine(ctx context.Context, list []Named, c Credentials) Result {
 		}
 		id, err := nb.Backend.Authenticate(ctx, c)
 		class := ClassOf(err)
+		if Tracing(ctx) {
+			reason := ""
+			if err != nil {
+				reason = err.Error()
+			}
+			Trace(ctx, "handler", "backend answered", "backend", nb.Name, "class", string(class), "reason", reason)
+		}
 		res = Result{Identity: id, Err: err, Class: class, Backend: nb.Name}
 		if !class.Continues() {
 			return res

@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -15,7 +17,7 @@ import (
 // document. A person with no mapped group, or whose profile would give Kayako
 // an incomplete document, is refused with not_authorised (the message stays
 // the generic one: a distinct message would confirm the password).
-func (h *Handler) document(endpoint string, id backends.Identity, typed string, a *attempt) ([]byte, backends.Class, string) {
+func (h *Handler) document(ctx context.Context, endpoint string, id backends.Identity, typed string, a *attempt) ([]byte, backends.Class, string) {
 	username := id.Username
 	if username == "" {
 		username = typed
@@ -26,8 +28,10 @@ func (h *Handler) document(endpoint string, id backends.Identity, typed string, 
 	)
 	if endpoint == endpointUser {
 		title := DefaultUserGroup
-		if h.userMap != nil {
-			t, ok := h.userMap.title(id.Groups)
+		if h.userMap == nil {
+			backends.Trace(ctx, "mapping", "user_groups omitted: everyone is "+DefaultUserGroup)
+		} else {
+			t, ok := mapTitle(ctx, "user_groups", h.userMap, id.Groups)
 			if !ok {
 				return nil, backends.NotAuthorised, "no user_groups line matches the person's groups and no default is set"
 			}
@@ -43,7 +47,7 @@ func (h *Handler) document(endpoint string, id backends.Identity, typed string, 
 			Emails:       id.Emails,
 		})
 	} else {
-		t, ok := h.staffMap.title(id.Groups)
+		t, ok := mapTitle(ctx, "staff_teams", h.staffMap, id.Groups)
 		if !ok {
 			return nil, backends.NotAuthorised, "no staff_teams line matches the person's groups and no default is set"
 		}
@@ -73,6 +77,22 @@ func (h *Handler) document(endpoint string, id backends.Identity, typed string, 
 		h.debug("invalid or duplicate e-mail addresses dropped", zap.String("username", username), zap.Int("dropped", dropped))
 	}
 	return doc, backends.OK, ""
+}
+
+// mapTitle maps groups to a title and tells the story of the decision.
+func mapTitle(ctx context.Context, block string, m *compiledMapping, groups []backends.Group) (string, bool) {
+	t, line, ok := m.match(groups)
+	if backends.Tracing(ctx) {
+		switch {
+		case ok && line >= 0:
+			backends.Trace(ctx, "mapping", block+" line matched", "line", strconv.Itoa(line+1), "group", m.lines[line].key, "title", t)
+		case ok:
+			backends.Trace(ctx, "mapping", block+": no line matched, default used", "title", t)
+		default:
+			backends.Trace(ctx, "mapping", block+": no line matched and no default: refused", "groups", strconv.Itoa(len(groups)))
+		}
+	}
+	return t, ok
 }
 
 // fullName falls back from the configured attribute to "first last" to the

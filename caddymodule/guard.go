@@ -65,6 +65,7 @@ func (g *guard) gate(ctx context.Context) backends.GateFunc {
 		}
 		g.keys[key] = true
 		g.res = append(g.res, r)
+		backends.Trace(ctx, "throttle", "attempt also counted under the account", "account", canonical)
 		return nil
 	}
 }

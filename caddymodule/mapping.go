@@ -17,6 +17,7 @@ type compiledMapping struct {
 }
 
 type compiledLine struct {
+	key   string   // as written, for stories
 	dn    *ldap.DN // set when the key is a DN
 	name  string   // otherwise the group name
 	title string
@@ -51,7 +52,7 @@ func compileLine(group, title string) (compiledLine, error) {
 	if err := checkNoPercent("title", title); err != nil {
 		return compiledLine{}, err
 	}
-	line := compiledLine{title: title}
+	line := compiledLine{key: group, title: title}
 	if isDNKey(group) {
 		dn, err := ldap.ParseDN(group)
 		if err != nil {
@@ -71,15 +72,22 @@ func isDNKey(key string) bool { return strings.Contains(key, "=") }
 // that any of the groups satisfies, else the default; ok is false when the
 // person must be refused.
 func (m *compiledMapping) title(groups []backends.Group) (string, bool) {
+	t, _, ok := m.match(groups)
+	return t, ok
+}
+
+// match is title that also says which line decided: its index, or -1 for
+// the default (and for a refusal).
+func (m *compiledMapping) match(groups []backends.Group) (string, int, bool) {
 	if m == nil {
-		return "", false
+		return "", -1, false
 	}
 	var parsed []*ldap.DN // parsed lazily, once per request
-	for _, l := range m.lines {
+	for li, l := range m.lines {
 		for i, g := range groups {
 			if l.dn == nil {
 				if g.Name != "" && strings.EqualFold(g.Name, l.name) {
-					return l.title, true
+					return l.title, li, true
 				}
 				continue
 			}
@@ -95,14 +103,14 @@ func (m *compiledMapping) title(groups []backends.Group) (string, bool) {
 				}
 			}
 			if parsed[i] != nil && parsed[i].EqualFold(l.dn) {
-				return l.title, true
+				return l.title, li, true
 			}
 		}
 	}
 	if m.def != "" {
-		return m.def, true
+		return m.def, -1, true
 	}
-	return "", false
+	return "", -1, false
 }
 
 // acceptsAnyone reports whether some person could pass this mapping: an

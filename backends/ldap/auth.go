@@ -3,6 +3,7 @@ package ldap
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -72,6 +73,18 @@ func (l *LDAP) Authenticate(ctx context.Context, c backends.Credentials) (backen
 	return backends.Identity{}, backends.Errorf(backends.Unavailable, "no LDAP server answered: %w", lastErr)
 }
 
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// secretAttribute names attributes a story never shows, even when a
+// misconfigured attribute list asks for them.
+func secretAttribute(name string) bool {
+	switch strings.ToLower(name) {
+	case "userpassword", "unicodepwd", "sambantpassword", "sambalmpassword", "authpassword":
+		return true
+	}
+	return false
+}
+
 // checkInput rejects what must never reach the directory.
 func checkInput(c backends.Credentials) error {
 	switch {
@@ -114,7 +127,11 @@ func (l *LDAP) authOn(ctx context.Context, s *server, username, password string)
 		2, l.timeLimit(), false, filter, l.attrs, nil)
 	res, err := s.searchPooled(ctx, req)
 	if err != nil {
+		backends.Trace(ctx, "ldap", "user search failed", "server", s.url, "base_dn", l.UserBaseDN, "filter", filter, "error", describe(err))
 		return backends.Identity{}, l.searchError(err, s, filter)
+	}
+	if backends.Tracing(ctx) {
+		backends.Trace(ctx, "ldap", "user search", "server", s.url, "base_dn", l.UserBaseDN, "filter", filter, "entries", itoa(len(res.Entries)))
 	}
 	switch n := len(res.Entries); {
 	case n == 0:
@@ -132,6 +149,7 @@ func (l *LDAP) authOn(ctx context.Context, s *server, username, password string)
 	// The account is known: the handler's throttle counts this attempt under
 	// the account itself, whatever spelling found it, and may stop it before
 	// any bind (so a banned account's lockout counter never moves).
+	backends.Trace(ctx, "ldap", "user entry found", "server", s.url, "dn", entry.DN)
 	if err := backends.Gate(ctx, l.canonicalName(entry)); err != nil {
 		return backends.Identity{}, err
 	}
@@ -139,10 +157,14 @@ func (l *LDAP) authOn(ctx context.Context, s *server, username, password string)
 	bc, err := s.bindUser(ctx, entry.DN, password)
 	if err != nil {
 		if failsOver(err) {
+			backends.Trace(ctx, "ldap", "bind not sent (transport)", "server", s.url, "error", describe(err))
 			return backends.Identity{}, err // nothing was sent: the next server may answer
 		}
-		return backends.Identity{}, classifyBind(err, entry.DN, s.url)
+		cerr := classifyBind(err, entry.DN, s.url)
+		backends.Trace(ctx, "ldap", "user bind refused", "server", s.url, "dn", entry.DN, "class", string(backends.ClassOf(cerr)), "reason", describe(err))
+		return backends.Identity{}, cerr
 	}
+	backends.Trace(ctx, "ldap", "user bind succeeded", "server", s.url, "dn", entry.DN)
 	s.bind.put(bc, true)
 	if ce := l.logger.Check(zapcore.DebugLevel, "LDAP user bind succeeded"); ce != nil {
 		ce.Write(zap.String("server", s.url), zap.String("dn", entry.DN))
@@ -169,10 +191,14 @@ func (l *LDAP) directBind(ctx context.Context, s *server, username, password str
 	bc, err := s.bindUser(ctx, dn, password)
 	if err != nil {
 		if failsOver(err) {
+			backends.Trace(ctx, "ldap", "bind not sent (transport)", "server", s.url, "error", describe(err))
 			return backends.Identity{}, err
 		}
-		return backends.Identity{}, classifyBind(err, dn, s.url)
+		cerr := classifyBind(err, dn, s.url)
+		backends.Trace(ctx, "ldap", "direct bind refused", "server", s.url, "dn", dn, "class", string(backends.ClassOf(cerr)), "reason", describe(err))
+		return backends.Identity{}, cerr
 	}
+	backends.Trace(ctx, "ldap", "direct bind succeeded", "server", s.url, "dn", dn)
 	healthy := true
 	defer func() { s.bind.put(bc, healthy) }()
 	search := func(ctx context.Context, req *goldap.SearchRequest) (*goldap.SearchResult, error) {
@@ -246,6 +272,16 @@ func (l *LDAP) identity(ctx context.Context, s *server, e *goldap.Entry, typed s
 		}
 		return strings.TrimSpace(e.GetEqualFoldAttributeValue(attr))
 	}
+	if backends.Tracing(ctx) {
+		kv := []string{"server", s.url, "dn", e.DN}
+		for _, at := range e.Attributes {
+			if secretAttribute(at.Name) {
+				continue
+			}
+			kv = append(kv, at.Name, strings.Join(at.Values, " | "))
+		}
+		backends.Trace(ctx, "ldap", "attributes read", kv...)
+	}
 	id := backends.Identity{
 		Username:     get(a.Username),
 		FirstName:    get(a.FirstName),
@@ -274,6 +310,7 @@ func (l *LDAP) identity(ctx context.Context, s *server, e *goldap.Entry, typed s
 		id.FullName = id.Username
 	}
 	if !backends.NeedGroups(ctx) {
+		backends.Trace(ctx, "ldap", "groups not looked up: the mapping has no group lines")
 		// The mapping has no group lines: a lookup could not change the answer.
 		if ce := l.logger.Check(zapcore.DebugLevel, "LDAP identity (groups not needed by the mapping)"); ce != nil {
 			ce.Write(zap.String("server", s.url), zap.String("dn", e.DN), zap.String("username", id.Username))

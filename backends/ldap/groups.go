@@ -80,8 +80,20 @@ func (l *LDAP) groups(ctx context.Context, e *goldap.Entry, username string, sea
 		if err != nil {
 			return nil, err
 		}
+		if backends.Tracing(ctx) {
+			backends.Trace(ctx, "ldap", "groups looked up", "method", g.Method, "filter", g.Filter, "groups so far", describeGroups(gs.list))
+		}
 	}
 	return gs.list, nil
+}
+
+// describeGroups lists groups for a story line: name and DN of each.
+func describeGroups(list []backends.Group) string {
+	parts := make([]string, len(list))
+	for i, g := range list {
+		parts[i] = g.Name + " (" + g.DN + ")"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // memberOf reads the entry's memberOf values; a group whose first RDN is not
