@@ -63,3 +63,29 @@ func NeedGroups(ctx context.Context) bool {
 	skip, _ := ctx.Value(noGroupsKey{}).(bool)
 	return !skip
 }
+
+// SetBackendName records the name the handler gave this backend (its
+// configured name, or the module name and #n) when none was configured, so
+// the backend's own metrics use the same name as audit lines.
+func (b *Base) SetBackendName(name string) {
+	if b.Name == "" {
+		b.Name = name
+	}
+}
+
+// ProbeResult is one server's answer to a reachability probe.
+type ProbeResult struct {
+	// Server is the URL or host the probe reached for (never with a password).
+	Server string
+	// Err is nil when the server answered and, where there is one, accepted
+	// the service account.
+	Err error
+	// Detail says what was checked ("TLS, service bind, root DSE").
+	Detail string
+}
+
+// Prober is implemented by backends that can check, on demand, that every
+// server they use answers (`caddy loginshare test --probe`).
+type Prober interface {
+	Probe(ctx context.Context) []ProbeResult
+}

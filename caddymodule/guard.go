@@ -36,6 +36,9 @@ var errLate = backends.Errorf(backends.Throttled, "the login was already answere
 func (g *guard) reserve(ctx context.Context) error {
 	r, err := g.h.throttle.Reserve(ctx, throttle.Keys{User: g.typedKey, IP: g.ipKey})
 	if err != nil {
+		if errors.Is(err, throttle.ErrThrottled) {
+			throttleEvent(g.h.zone, "refused")
+		}
 		return err
 	}
 	g.res = append(g.res, r)
@@ -59,6 +62,7 @@ func (g *guard) gate(ctx context.Context) backends.GateFunc {
 		r, err := g.h.throttle.Reserve(ctx, throttle.Keys{User: key})
 		if err != nil {
 			if errors.Is(err, throttle.ErrThrottled) {
+				throttleEvent(g.h.zone, "refused")
 				return backends.Errorf(backends.Throttled, "account %q: %v", canonical, err)
 			}
 			return backends.Errorf(backends.Unavailable, "throttle store: %v", err)
@@ -79,11 +83,17 @@ func (g *guard) settle(ctx context.Context, class backends.Class) bool {
 	g.res = nil
 	g.mu.Unlock()
 	started := false
+	if class.CountsAsFailure() && len(res) > 0 {
+		throttleEvent(g.h.zone, "failure") // one guess, however many buckets
+	}
 	for _, r := range res {
 		var err error
 		if class.CountsAsFailure() {
 			var s bool
 			s, err = r.Commit(ctx)
+			if s {
+				throttleEvent(g.h.zone, "ban")
+			}
 			started = started || s
 		} else {
 			err = r.Release(ctx, class == backends.OK)

@@ -1,10 +1,13 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kayako-loginshare/caddy-loginshare/backends"
 )
 
 // Collectors are created once and registered on every config's registry
@@ -25,11 +28,57 @@ var (
 	}, []string{"endpoint", "outcome"})
 )
 
+var (
+	backendDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy",
+		Subsystem: "loginshare",
+		Name:      "backend_duration_seconds",
+		Help:      "A backend's share of a login, by backend name and outcome class.",
+		Buckets:   []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"backend", "outcome"})
+	throttleEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "loginshare",
+		Name:      "throttle_events_total",
+		Help:      "Throttle events by zone and kind: failure (a failed guess counted), ban (a ban started), refused (an attempt refused).",
+	}, []string{"zone", "kind"})
+	throttleBansDesc = prometheus.NewDesc("caddy_loginshare_throttle_bans",
+		"Active bans in the zone's throttle state.", []string{"zone"}, nil)
+	throttleKeysDesc = prometheus.NewDesc("caddy_loginshare_throttle_keys",
+		"Failure counters the zone's throttle state tracks.", []string{"zone"}, nil)
+)
+
+// throttleCollector exports each live throttle state once, by zone.
+type throttleCollector struct{}
+
+func (throttleCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- throttleBansDesc
+	ch <- throttleKeysDesc
+}
+
+func (throttleCollector) Collect(ch chan<- prometheus.Metric) {
+	keys, bans := map[string]float64{}, map[string]float64{}
+	throttleStores.Range(func(_, v any) bool {
+		e, ok := v.(throttleEntry)
+		if !ok {
+			return true
+		}
+		c, b := e.Len()
+		keys[e.zone] += float64(c)
+		bans[e.zone] += float64(b)
+		return true
+	})
+	for z, v := range keys {
+		ch <- prometheus.MustNewConstMetric(throttleKeysDesc, prometheus.GaugeValue, v, z)
+		ch <- prometheus.MustNewConstMetric(throttleBansDesc, prometheus.GaugeValue, bans[z], z)
+	}
+}
+
 type metrics struct{}
 
 func registerMetrics(reg *prometheus.Registry) (*metrics, error) {
 	if reg != nil {
-		for _, c := range []prometheus.Collector{requestsTotal, requestDuration} {
+		for _, c := range []prometheus.Collector{requestsTotal, requestDuration, backendDuration, throttleEvents, throttleCollector{}} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
@@ -47,4 +96,22 @@ func (m *metrics) observe(endpoint, outcome string, d time.Duration) {
 	}
 	requestsTotal.WithLabelValues(endpoint, outcome).Inc()
 	requestDuration.WithLabelValues(endpoint, outcome).Observe(d.Seconds())
+}
+
+// timedBackend observes a backend's duration by outcome.
+type timedBackend struct {
+	name string
+	backends.Backend
+}
+
+func (t timedBackend) Authenticate(ctx context.Context, c backends.Credentials) (backends.Identity, error) {
+	start := time.Now()
+	id, err := t.Backend.Authenticate(ctx, c)
+	backendDuration.WithLabelValues(t.name, string(backends.ClassOf(err))).Observe(time.Since(start).Seconds())
+	return id, err
+}
+
+// throttleEvent counts one throttle event of the zone.
+func throttleEvent(zone, kind string) {
+	throttleEvents.WithLabelValues(zone, kind).Inc()
 }

@@ -358,7 +358,10 @@ func (h *Handler) loadChains(ctx caddy.Context) error {
 			if err != nil {
 				return nil, err
 			}
-			chain = append(chain, backends.Named{Name: name, Backend: b})
+			if sn, ok := m.(interface{ SetBackendName(string) }); ok {
+				sn.SetBackendName(name)
+			}
+			chain = append(chain, backends.Named{Name: name, Backend: timedBackend{name, b}})
 		}
 		return chain, nil
 	}
@@ -382,7 +385,7 @@ func (h *Handler) loadChains(ctx caddy.Context) error {
 	}
 	for _, chain := range [][]backends.Named{h.userChain, h.staffChain} {
 		for _, nb := range chain {
-			if t, ok := nb.Backend.(interface{ OperationTimeout() time.Duration }); ok && t.OperationTimeout() > time.Duration(h.Timeout) {
+			if t, ok := nb.Backend.(timedBackend).Backend.(interface{ OperationTimeout() time.Duration }); ok && t.OperationTimeout() > time.Duration(h.Timeout) {
 				h.logger.Warn("a backend's request_timeout is longer than the handler's timeout: a slow server is answered unavailable before it can answer",
 					zap.String("backend", nb.Name), zap.Duration("request_timeout", t.OperationTimeout()), zap.Duration("timeout", time.Duration(h.Timeout)))
 			}

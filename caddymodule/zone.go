@@ -103,7 +103,7 @@ func (h *Handler) provisionThrottle(ctx caddy.Context) error {
 		if testClock != nil {
 			s.SetClock(testClock)
 		}
-		return throttleEntry{s}, nil
+		return throttleEntry{s, h.zone}, nil
 	})
 	if err != nil {
 		return err
@@ -169,6 +169,9 @@ var throttleStores = caddy.NewUsagePool()
 // testClock, when set by tests before provisioning, drives new throttle stores.
 var testClock func() time.Time
 
-type throttleEntry struct{ *throttle.Memory }
+type throttleEntry struct {
+	*throttle.Memory
+	zone string // for metrics
+}
 
 func (throttleEntry) Destruct() error { return nil }

@@ -211,6 +211,12 @@ func (l *LDAP) provision(ctx context.Context, logger *zap.Logger) error {
 		return err
 	}
 	l.set = val.(*serverSet)
+	l.set.users.add(l)
+	if cc, ok := ctx.(caddy.Context); ok {
+		if err := registerMetrics(cc); err != nil {
+			return err
+		}
+	}
 
 	if l.probeAfter < 0 {
 		return nil
@@ -238,6 +244,7 @@ func (l *LDAP) Cleanup() error {
 	// l.set stays: logins still running on this config find its pools
 	// closed and answer unavailable.
 	if l.set != nil && l.released.CompareAndSwap(false, true) {
+		l.set.users.remove(l)
 		_, err := pools.Delete(l.poolKey)
 		return err
 	}
@@ -489,7 +496,7 @@ func (l *LDAP) probe(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := l.set.probe(ctx, s, l.noPassword); err != nil {
+		if err := l.probeServer(ctx, s); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -500,6 +507,42 @@ func (l *LDAP) probe(ctx context.Context) {
 	}
 }
 
+// probeServer checks one server and records its health for server_up.
+func (l *LDAP) probeServer(ctx context.Context, s *server) error {
+	err := l.set.probe(ctx, s, l.noPassword)
+	switch {
+	case err == nil:
+		s.markOK()
+	case isTransport(err) && ctx.Err() == nil:
+		s.markFailed()
+	}
+	return err
+}
+
+// Probe implements backends.Prober: every server, in order, now.
+func (l *LDAP) Probe(ctx context.Context) []backends.ProbeResult {
+	if l.set == nil {
+		return []backends.ProbeResult{{Err: errors.New("ldap backend not provisioned")}}
+	}
+	detail := "TCP"
+	if l.TLS != nil || strings.HasPrefix(l.Servers[0], "ldaps://") || l.StartTLS {
+		detail += ", TLS"
+	}
+	if l.BindDN != "" {
+		detail += ", service bind as " + l.BindDN
+	}
+	detail += ", root DSE"
+	out := make([]backends.ProbeResult, 0, len(l.set.servers))
+	for _, s := range l.set.servers {
+		err := l.probeServer(ctx, s)
+		if err == nil && l.noPassword {
+			err = errors.New("bind_password is empty after resolving placeholders: logins answer unavailable")
+		}
+		out = append(out, backends.ProbeResult{Server: s.url, Err: err, Detail: detail})
+	}
+	return out
+}
+
 // Interface guards.
 var (
 	_ caddy.Module       = (*LDAP)(nil)
@@ -507,4 +550,5 @@ var (
 	_ caddy.Validator    = (*LDAP)(nil)
 	_ caddy.CleanerUpper = (*LDAP)(nil)
 	_ backends.Backend   = (*LDAP)(nil)
+	_ backends.Prober    = (*LDAP)(nil)
 )

@@ -32,6 +32,8 @@ type serverSet struct {
 	stop    chan struct{}
 	janitor sync.WaitGroup
 	once    sync.Once
+
+	users users // the backends using this set, for metrics
 }
 
 // server is one directory server with its pools and health.
@@ -53,6 +55,7 @@ func newServerSet(cfg *connSettings) *serverSet {
 		srv := &server{set: ss, url: s.url, hostport: s.hostport, ldaps: s.ldaps, starttls: s.starttls, tls: s.tls}
 		srv.search = newPool(cfg.poolSize, cfg.idleTimeout)
 		srv.bind = newPool(cfg.bindPoolSize, cfg.idleTimeout)
+		srv.search.set, srv.bind.set = ss, ss
 		ss.servers = append(ss.servers, srv)
 	}
 	ss.janitor.Add(1)
@@ -260,6 +263,7 @@ var (
 // the whole checkout; idle connections need no slot, and since a new one is
 // dialled only when none is idle, live connections never exceed the size.
 type pool struct {
+	set         *serverSet // for the wait metric; may be nil in tests
 	slots       chan struct{}
 	idleTimeout time.Duration
 
@@ -277,8 +281,10 @@ func (p *pool) get(ctx context.Context, acquire time.Duration, fresh bool, dial 
 	select {
 	case p.slots <- struct{}{}:
 	default:
+		start := time.Now()
 		t := time.NewTimer(acquire)
 		defer t.Stop()
+		defer func() { p.set.observeWait(time.Since(start)) }()
 		select {
 		case p.slots <- struct{}{}:
 		case <-ctx.Done():
