@@ -227,6 +227,13 @@ func (m *MariaDB) rootDSN(db string) string {
 	return c.FormatDSN()
 }
 
+// SuperDSN is root's DSN (over the Unix socket) on database db.
+func (m *MariaDB) SuperDSN(db string) string {
+	c := mysql.NewConfig()
+	c.User, c.Net, c.Addr, c.DBName = "root", "unix", m.Socket, db
+	return c.FormatDSN()
+}
+
 // DSN is a go-sql-driver/mysql DSN for user on database db over TCP.
 func (m *MariaDB) DSN(user, password, db string) string {
 	c := mysql.NewConfig()

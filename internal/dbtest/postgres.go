@@ -212,6 +212,9 @@ func (p *Postgres) DSN(user, password, db string) string {
 	return u.String()
 }
 
+// SuperDSN is the superuser's DSN on database db.
+func (p *Postgres) SuperDSN(db string) string { return p.DSN("postgres", p.SuperPassword, db) }
+
 // Addr is host:port.
 func (p *Postgres) Addr() string { return fmt.Sprintf("%s:%d", Host, p.Port) }
 

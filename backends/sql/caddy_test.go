@@ -1,0 +1,3 @@
+package sql
+
+func stopCaddyForGood() {}
