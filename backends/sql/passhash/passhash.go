@@ -202,6 +202,9 @@ func Verify(stored, password string, accepted []Format) (ok bool, f Format, err 
 	}
 	check, err := schemes[f].parse(stored)
 	if err != nil {
+		if strings.TrimSpace(stored) != stored {
+			err = fmt.Errorf("%w (and it has leading or trailing white space: a CHAR column?)", err)
+		}
 		return false, f, fmt.Errorf("%w: %s: %w", ErrMalformed, f, err)
 	}
 	if len(password) > maxPasswordBytes {
