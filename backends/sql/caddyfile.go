@@ -100,8 +100,11 @@ func (s *SQL) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := caddyopts.Check(d, err); err != nil {
 				return err
 			}
-			if err := caddyopts.Check(d, checkNow()); err != nil {
-				return err
+			if err := checkNow(); err != nil {
+				if opt == "user_query" || opt == "groups_query" {
+					return d.Errf("%v", err)
+				}
+				return d.Errf("%v (user_query at %s, groups_query at %s)", err, orNone(userAt), orNone(groupsAt))
 			}
 
 		case "pool_size":

@@ -90,12 +90,18 @@ func loginCtx(ctx context.Context, s *SQL, username, password string) (backends.
 func logText(logs *observer.ObservedLogs) string {
 	var b strings.Builder
 	for _, e := range logs.All() {
-		fmt.Fprintf(&b, "%s %s", e.Level, e.Message)
-		for k, v := range e.ContextMap() {
-			fmt.Fprintf(&b, " %s=%v", k, v)
-		}
-		b.WriteByte('\n')
+		b.WriteString(entryText(e))
 	}
+	return b.String()
+}
+
+func entryText(e observer.LoggedEntry) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", e.Level, e.Message)
+	for k, v := range e.ContextMap() {
+		fmt.Fprintf(&b, " %s=%v", k, v)
+	}
+	b.WriteByte('\n')
 	return b.String()
 }
 
