@@ -76,7 +76,7 @@ func TestCaddyfileErrorsNameTheLine(t *testing.T) {
 	const ok = `"SELECT login AS username, pass AS password FROM users WHERE login = {username}"`
 	for _, c := range []struct {
 		name, input, want string
-		line             int
+		line              int
 	}{
 		{"argument after sql", "sql extra {\n}", "wrong argument count", 1},
 		{"unknown option", "sql {\n driver postgres\n colour blue\n}", `unknown subdirective "colour"`, 3},
