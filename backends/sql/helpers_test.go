@@ -388,18 +388,12 @@ func (d *database) backend() *SQL {
 		QueryTimeout: caddyDuration(3 * time.Second)}
 }
 
-// leakOptions ignores what lives as long as the process by design.
+// leakOptions ignores what Caddy leaves running after Stop: the storage
+// lock refresher of its cleaning job and the file log writer's rotation
+// worker. Everything of this package (pools, probes) must be gone.
 func leakOptions() []goleak.Option {
 	return []goleak.Option{
-		// database/sql's opener of a pool still shared by a running Caddy
-		// config would show here; every pool is closed by now, so none is
-		// ignored. Caddy's own process-wide goroutines are.
-		goleak.IgnoreAnyFunction("github.com/caddyserver/caddy/v2.trapSignalsPosix"),
-		goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.(*RingBufferRateLimiter).permitNext"),
-		goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.(*Cache).maintainAssets"),
-		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
-		goleak.IgnoreAnyFunction("github.com/golang/glog.(*fileSink).flushDaemon"),
-		goleak.IgnoreAnyFunction("github.com/caddyserver/caddy/v2.(*UsagePool).LoadOrNew"),
-		goleak.IgnoreAnyFunction("github.com/caddyserver/caddy/v2/modules/caddyhttp.(*Server).serveHTTP3"),
+		goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.keepLockfileFresh"),
+		goleak.IgnoreAnyFunction("github.com/DeRuina/timberjack.(*Logger).millRun"),
 	}
 }
