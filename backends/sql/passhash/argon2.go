@@ -17,6 +17,7 @@ import (
 const (
 	argon2MaxMemory  = 256 << 10 // KiB; see the package comment
 	argon2MaxTime    = 16
+	argon2MaxWork    = 1 << 20 // m·t, in KiB·passes: 256 MiB × 4 or 64 MiB × 16
 	argon2MaxThreads = 16
 	argon2MinSalt    = 8 // the Argon2 specification's minimum
 	argon2MaxSalt    = 1024
@@ -78,6 +79,8 @@ func parseArgon2PHC(s, want string) (*argon2Params, error) {
 		return nil, errf("argon2 m=%d is below 8·p", m)
 	case m > argon2MaxMemory:
 		return nil, errf("argon2 m=%d KiB is above the bound %d KiB", m, argon2MaxMemory)
+	case m*t > argon2MaxWork:
+		return nil, errf("argon2 m·t = %d KiB·passes is above the bound %d", m*t, argon2MaxWork)
 	}
 	enc := base64.RawStdEncoding.Strict()
 	salt, err := enc.DecodeString(parts[4])

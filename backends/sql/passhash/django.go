@@ -30,6 +30,7 @@ const (
 	scryptMaxR         = 32
 	scryptMaxP         = 16
 	scryptMaxMemory    = 256 << 20 // bytes: 128·N·r
+	scryptMaxWork      = 1 << 30   // bytes: 128·N·r·p
 	djangoScryptKeyLen = 64
 )
 
@@ -127,6 +128,8 @@ func parseDjangoScrypt(rest string) (checker, error) {
 		return nil, errf("scrypt p: %w", errP)
 	case 128*n*r > scryptMaxMemory:
 		return nil, errf("scrypt needs 128·N·r = %d bytes, above the bound %d", 128*n*r, scryptMaxMemory)
+	case 128*n*r*p > scryptMaxWork:
+		return nil, errf("scrypt work 128·N·r·p = %d bytes is above the bound %d", 128*n*r*p, scryptMaxWork)
 	}
 	salt := parts[1]
 	if salt == "" {

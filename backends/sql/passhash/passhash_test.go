@@ -154,6 +154,7 @@ var malformed = []struct {
 	{WordPress, "$wp$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"},
 	{Argon2id, "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"}, // 4 GiB
 	{Argon2id, "$argon2id$v=19$m=262145,t=1,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"},
+	{Argon2id, "$argon2id$v=19$m=262144,t=5,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"}, // m·t
 	{Argon2id, "$argon2id$v=19$m=256,t=17,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"},
 	{Argon2id, "$argon2id$v=19$m=256,t=0,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"},
 	{Argon2id, "$argon2id$v=19$m=256,t=2,p=0$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4"},
@@ -206,6 +207,7 @@ var malformed = []struct {
 	{Django, "scrypt$16383$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw=="},   // N not a power of two
 	{Django, "scrypt$2097152$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw=="}, // N above the bound
 	{Django, "scrypt$1048576$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw=="}, // 1 GiB
+	{Django, "scrypt$262144$seasalt$8$5$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw=="},  // 1.25 GiB of work
 	{Django, "scrypt$16384$seasalt$33$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw=="},
 	{Django, "scrypt$16384$seasalt$8$17$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw=="},
 	{Django, "scrypt$16384$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/P"},
@@ -269,6 +271,21 @@ func TestCryptFormatsRefusePasswordsWithNUL(t *testing.T) {
 			}
 		}
 	}
+	// Not even against a value that a binary-safe implementation made of
+	// the password with its NUL.
+	withNUL, err := bcrypt.GenerateFromPassword([]byte("abc\x00def"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, stored := range map[Format]string{
+		Bcrypt:      string(withNUL),
+		SHA512Crypt: newSHACrypt("$6$", sha512.New, sha512CryptOrder, []byte("abc\x00def")),
+		MD5Crypt:    "$1$saltsalt$" + cryptEncode(md5c.sum([]byte("abc\x00def")), md5CryptOrder),
+	} {
+		if ok, _, err := Verify(stored, "abc\x00def", []Format{f}); ok || err != nil {
+			t.Errorf("%s made with the NUL: %v, %v; want false, nil", f, ok, err)
+		}
+	}
 	if ok, _, _ := Verify(md5Hex("a\x00b"), "a\x00b", []Format{MD5}); !ok {
 		t.Error("md5 of a password with a NUL does not verify")
 	}
@@ -286,6 +303,33 @@ func TestPasswordsLongerThan4096BytesNeverMatch(t *testing.T) {
 				t.Errorf("%s, %d-byte password: %v, %v; want %v", c.f, n, ok, err, want)
 			}
 		}
+	}
+}
+
+// TestDrupalRefusesPasswordsOver512Bytes follows Drupal's own
+// PasswordVerifyTest::providerLongPasswords: 512 bytes are hashed and
+// checked, 513 never.
+func TestDrupalRefusesPasswordsOver512Bytes(t *testing.T) {
+	for _, c := range []struct {
+		pw   string
+		want bool
+	}{
+		{strings.Repeat("x", 512), true},
+		{strings.Repeat("€", 170) + "xx", true},
+		{strings.Repeat("x", 513), false},
+		{strings.Repeat("€", 171), false},
+	} {
+		stored := newPortable("$S$", 7, sha512.New, 43, []byte(c.pw))
+		if ok, _, err := Verify(stored, c.pw, []Format{Drupal7}); ok != c.want || err != nil {
+			t.Errorf("%d-byte password: %v, %v; want %v", len(c.pw), ok, err, c.want)
+		}
+	}
+	// The migrated U$S$ form checks the 32-byte MD5, whatever the length.
+	long := strings.Repeat("x", 600)
+	sum := md5.Sum([]byte(long))
+	stored := "U" + newPortable("$S$", 7, sha512.New, 43, []byte(hex.EncodeToString(sum[:])))
+	if ok, _, err := Verify(stored, long, []Format{Drupal7}); !ok || err != nil {
+		t.Errorf("U$S$ with a 600-byte password: %v, %v; want true", ok, err)
 	}
 }
 
