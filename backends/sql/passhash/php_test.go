@@ -110,6 +110,8 @@ foreach ($pws as $pw) {
 	add('django', 'argon2', $hda, $pw, fn($c) => password_verify($c, substr($hda, 6)));
 	$hdb = 'bcrypt_sha256$' . str_replace('$2y$', '$2b$', password_hash(hash('sha256', $pw), PASSWORD_BCRYPT, ['cost' => 4]));
 	add('django', 'bcrypt_sha256', $hdb, $pw, fn($c) => password_verify(hash('sha256', $c), substr($hdb, 14)));
+	$hdc = 'bcrypt$' . str_replace('$2y$', '$2b$', password_hash($pw, PASSWORD_BCRYPT, ['cost' => 4]));
+	add('django', 'bcrypt', $hdc, $pw, fn($c) => password_verify($c, substr($hdc, 7)));
 	$sj = salt(32, $alnum);
 	$hj = md5($pw . $sj) . ':' . $sj;
 	add('md5_salt_after', 'joomla', $hj, $pw, fn($c) => hash_equals($hj, md5($c . $sj) . ':' . $sj));

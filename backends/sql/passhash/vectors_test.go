@@ -33,7 +33,8 @@ type vector struct {
 //   - phpass: phpass 0.3's test.php, and the $H$ vectors of passlib's
 //     test_handlers.py (from John the Ripper).
 //   - Drupal: core/modules/phpass/tests/src/Unit/PasswordVerifyTest.php.
-//   - Django: tests/auth_tests/test_hashers.py.
+//   - Django: tests/auth_tests/test_hashers.py, and the tests of
+//     Racum/rust-djangohashers.
 var publishedVectors = map[string][]vector{
 	"crypt_blowfish": {
 		{Bcrypt, "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*U"},
@@ -134,6 +135,15 @@ var publishedVectors = map[string][]vector{
 		{Django, "argon2$argon2id$v=19$m=102400,t=2,p=8$Y041dExhNkljRUUy$TMa6A8fPJhCAUXRhJXCXdw", "secret"},
 		{Django, "scrypt$16384$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw==", "lètmein"},
 		{MD5, "88a434c88cca4e900f7874cd98123f43", "lètmein"}, // test_unsalted_md5
+	},
+	// Racum/rust-djangohashers, tests/ (made with Django; its bcrypt$ twin
+	// is left out for time, and the PHP cross-check covers that form).
+	"djangohashers": {
+		{Django, "pbkdf2_sha256$24000$KQ8zeK6wKRuR$cmhbSt1XVKuO4FGd9+AX8qSBD4Z0395nZatXTJpEtTY=", "ExjGmyUT73bFoT"},
+		{Django, "pbkdf2_sha1$24000$KQ8zeK6wKRuR$tSJh4xdxfMJotlxfkCGjTFpGYZU=", "ExjGmyUT73bFoT"},
+		{Django, "bcrypt_sha256$$2b$12$LZSJchsWG/DrBy1erNs4eeYo6tZNlLFQmONdxN9HPesa1EyXVcTXK", "ExjGmyUT73bFoT"},
+		{Django, "argon2$argon2i$v=19$m=512,t=2,p=2$S1E4emVLNndLUnVS$RUET3AC8iXvcVPD2TRjvVQ", "ExjGmyUT73bFoT"},
+		{MD5, "7cf6409a82cd4c8b96a9ecf6ad679119", "ExjGmyUT73bFoT"},
 	},
 	// The WordPress 6.8 vector given in this project's brief: the output of
 	// a live wp_hash_password, checked there with wp_check_password.
