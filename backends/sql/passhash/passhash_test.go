@@ -117,6 +117,12 @@ func TestValuesInNoAcceptedFormatAreUnknownNeverWrong(t *testing.T) {
 		{"$argon2d$v=19$m=256,t=2,p=1$c29tZXNhbHQ$x", []Format{Argon2id, Argon2i}, "argon2d"},
 		{"{SSHA}abcdefgh", []Format{SHA1}, "LDAP-style"},
 		{"hunter2", []Format{Bcrypt}, "no known format"},
+		// The shape-only formats have no "malformed": a truncated or
+		// mangled digest is in no format.
+		{md5Hex("x")[:31], []Format{MD5, SHA1, MD5SaltAfter}, "no known format"},
+		{md5Hex("x")[:31] + "g", []Format{MD5}, "no known format"},
+		{strings.Repeat("a", 39), []Format{SHA1}, "no known format"},
+		{md5Hex("x") + ":", []Format{MD5SaltAfter, MD5SaltBefore}, "no known format"},
 		{md5Hex("x"), nil, "looks like md5"},
 	} {
 		ok, f, err := Verify(c.stored, "hunter2", c.accepted)
