@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,10 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kayako-loginshare/caddy-loginshare/backends"
+	"github.com/kayako-loginshare/caddy-loginshare/backends/sql/passhash"
 )
+
+var passhashVerify = passhash.Verify
 
 func wantClass(t *testing.T, err error, class backends.Class) {
 	t.Helper()
@@ -524,4 +528,31 @@ func TestStoppedDatabaseIsUnavailableAndRecovers(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestUnknownUserCostsAHashVerification(t *testing.T) {
+	// The fixture's hashes are bcrypt cost 4 (about a millisecond); the
+	// dummy an unknown user is verified against costs what the preset's
+	// main format usually costs (bcrypt 10 for generic). An unknown user
+	// must take at least about that long, or it was answered without one.
+	d := openDatabase(t, "sqlite")
+	s, _ := provision(t, d.backend())
+	verify := medianOf(5, func() { _, _, _ = passhashVerify(s.dummy, "x", s.dummyF) })
+	for _, who := range []string{"nobody", "nopass"} { // no row; a row without a password
+		took := medianOf(5, func() { _, _ = login(s, who, Password) })
+		if took < verify*8/10 {
+			t.Errorf("%s: %s, a dummy verification alone takes %s", who, took, verify)
+		}
+	}
+}
+
+func medianOf(n int, f func()) time.Duration {
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		start := time.Now()
+		f()
+		ds[i] = time.Since(start)
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[n/2]
 }

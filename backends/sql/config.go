@@ -3,6 +3,7 @@ package sql
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -54,8 +55,18 @@ var presets = map[string]preset{
 	},
 }
 
-// presetNames lists the presets in a fixed order for messages.
-func presetNames() []string { return []string{PresetGeneric} }
+// presetNames lists the presets for messages: generic first, then the
+// applications in alphabetical order.
+func presetNames() []string {
+	names := []string{PresetGeneric}
+	for n := range presets {
+		if n != PresetGeneric {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names[1:])
+	return names
+}
 
 // Drivers.
 const (

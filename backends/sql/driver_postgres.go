@@ -39,8 +39,16 @@ func openPostgres(dsn string, _ settings) (driver.Connector, target, error) {
 		return nil, target{secrets: secretForms(dsn)}, fmt.Errorf("dsn: %w", err)
 	}
 	t := target{host: pgHost(cfg.Host, cfg.Port), secrets: secretForms(cfg.Password)}
-	if len(cfg.Fallbacks) > 0 {
-		t.host += fmt.Sprintf(" (+%d fallback hosts)", len(cfg.Fallbacks))
+	// Fallbacks repeat a host for sslmode=prefer's second try; name only
+	// the other hosts of a multi-host DSN.
+	others := map[string]bool{}
+	for _, fb := range cfg.Fallbacks {
+		if h := pgHost(fb.Host, fb.Port); h != t.host {
+			others[h] = true
+		}
+	}
+	if len(others) > 0 {
+		t.host += fmt.Sprintf(" (+%d fallback hosts)", len(others))
 	}
 	return stdlib.GetConnector(*cfg), t, nil
 }
