@@ -219,8 +219,10 @@ func (s *SQL) provision(ctx context.Context, logger *zap.Logger) error {
 	}
 	s.timeout = time.Duration(s.QueryTimeout)
 
-	dsn := caddy.NewReplacer().ReplaceKnown(s.DSN, "")
-	if strings.TrimSpace(dsn) == "" {
+	// A DSN never starts or ends with white space; a file's stray
+	// newline would otherwise become part of the database name.
+	dsn := strings.TrimSpace(caddy.NewReplacer().ReplaceKnown(s.DSN, ""))
+	if dsn == "" {
 		return errors.New("dsn is empty after resolving placeholders (is the environment variable or file there?)")
 	}
 	connector, t, err := s.dialect.open(dsn, settings{queryTimeout: s.timeout})

@@ -218,3 +218,21 @@ func TestRequestDeadlineIsUnavailableWithoutAWarning(t *testing.T) {
 func escapeUserinfo(password string) string {
 	return strings.TrimPrefix(url.UserPassword("", password).String(), ":")
 }
+
+func TestDSNFromEnvironmentAndFile(t *testing.T) {
+	d := openDatabase(t, "postgres")
+	t.Setenv("LOGINSHARE_SQL_TEST_DSN", d.dsn)
+	file := filepath.Join(t.TempDir(), "dsn")
+	if err := os.WriteFile(file, []byte(d.dsn+"\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dsn := range []string{"{env.LOGINSHARE_SQL_TEST_DSN}", "{file." + file + "}"} {
+		s, _ := provision(t, &SQL{Driver: d.driver, DSN: dsn, UserQuery: userQuery})
+		if s.DSN != dsn {
+			t.Errorf("the resolved DSN was written back into the config: %q", s.DSN)
+		}
+		if _, err := login(s, "alice", Password); err != nil {
+			t.Errorf("%s: %v", dsn, err)
+		}
+	}
+}
