@@ -73,6 +73,10 @@ func classifyErr(d *dialect, err error) kind {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.As(err, &ne):
 		return kindTransient
+	case err.Error() == "sql: database is closed":
+		// database/sql's unexported error: a login still running on a
+		// config whose pool was released by a reload.
+		return kindTransient
 	}
 	return d.classify(err)
 }

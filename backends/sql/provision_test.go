@@ -108,7 +108,7 @@ func TestPlainInHashesWarns(t *testing.T) {
 func TestPoolsAreSharedByEqualSettingsAndReleasedInCleanup(t *testing.T) {
 	d := openDatabase(t, "sqlite")
 	a, _ := provision(t, d.backend())
-	b, _ := provision(t, d.backend())
+	b, bLogs := provision(t, d.backend())
 	if a.db != b.db {
 		t.Fatal("equal settings got two pools")
 	}
@@ -137,6 +137,9 @@ func TestPoolsAreSharedByEqualSettingsAndReleasedInCleanup(t *testing.T) {
 	}
 	_, err := login(b, "alice", Password)
 	wantClass(t, err, backends.Unavailable)
+	if errs := levelLines(bLogs, zapcore.ErrorLevel); len(errs) != 0 {
+		t.Errorf("a login on a released config is no query mistake:\n%s", logText(bLogs))
+	}
 	// A half-provisioned module cleans up too.
 	if err := new(SQL).Cleanup(); err != nil {
 		t.Fatal(err)
