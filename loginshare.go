@@ -12,6 +12,7 @@ package loginshare
 
 import (
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/ldap"
+	_ "github.com/kayako-loginshare/caddy-loginshare/backends/sql"
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/static"
 	_ "github.com/kayako-loginshare/caddy-loginshare/caddymodule"
 )
