@@ -7,11 +7,13 @@
 //	xcaddy build --with github.com/kayako-loginshare/caddy-loginshare
 //
 // Modules: http.handlers.loginshare (Caddyfile directive "loginshare"),
-// loginshare.backends.ldap and loginshare.backends.static.
+// loginshare.backends.ldap and loginshare.backends.static. Command:
+// `caddy loginshare` (see loginsharecmd).
 package loginshare
 
 import (
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/ldap"
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/static"
 	_ "github.com/kayako-loginshare/caddy-loginshare/caddymodule"
+	_ "github.com/kayako-loginshare/caddy-loginshare/loginsharecmd"
 )
