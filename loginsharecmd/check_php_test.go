@@ -3,6 +3,7 @@ package loginsharecmd
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -140,7 +141,27 @@ func TestCheckJudgesBrokenRepliesAsKayako(t *testing.T) {
 			if r.stderr != "" {
 				t.Errorf("stderr: %s", r.stderr)
 			}
-			s.requests(t)
+			// And what went over the wire, each time.
+			reqs := s.requests(t)
+			if tc.args[len(tc.args)-1] == nothing {
+				return
+			}
+			body := "username=jdoe&password=" + phpURLEncode(strings.TrimSuffix(stdin, "\n")) + "&ipaddress=127.0.0.1"
+			if slices.Contains(tc.args, "--ipaddress") {
+				body = strings.Replace(body, "127.0.0.1", "203.0.113.7", 1)
+			}
+			if slices.Contains(tc.args, "--staff") {
+				body += "&interface=staff"
+			}
+			if len(reqs) != 1 {
+				t.Fatalf("the endpoint saw %d requests, want 1", len(reqs))
+			}
+			q := reqs[0]
+			ct, _ := q.header("Content-Type")
+			ua, _ := q.header("User-Agent")
+			if q.Method != "POST" || ct != "application/x-www-form-urlencoded" || ua != "SWIFT_LoginShare" || q.Body != body || q.Rebuilt != body {
+				t.Errorf("sent %s, %q, %q, %q (PHP re-encodes it as %q); want POST, form, SWIFT_LoginShare, %q", q.Method, ct, ua, q.Body, q.Rebuilt, body)
+			}
 		})
 	}
 }
