@@ -7,7 +7,8 @@
 //	xcaddy build --with github.com/kayako-loginshare/caddy-loginshare
 //
 // Modules: http.handlers.loginshare (Caddyfile directive "loginshare"),
-// loginshare.backends.ldap and loginshare.backends.static.
+// loginshare.backends.ldap and loginshare.backends.static. Command:
+// `caddy loginshare` (see loginsharecmd).
 package loginshare
 
 import (
@@ -15,4 +16,5 @@ import (
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/sql"
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/static"
 	_ "github.com/kayako-loginshare/caddy-loginshare/caddymodule"
+	_ "github.com/kayako-loginshare/caddy-loginshare/loginsharecmd"
 )

@@ -23,6 +23,7 @@ import (
 
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/ldap"
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/static"
+	"github.com/kayako-loginshare/caddy-loginshare/kayako"
 )
 
 // The tests in this package drive one real, in-process Caddy (Caddy is a
@@ -293,6 +294,24 @@ func mustFail(t *testing.T, r reply, status int, message string) {
 	if ct := r.Header.Get("Content-Type"); ct != "text/xml; charset=utf-8" {
 		t.Errorf("Content-Type %q", ct)
 	}
+	// What Kayako itself makes of the answer, on either endpoint: a refusal
+	// that shows exactly this message.
+	for _, e := range []kayako.Endpoint{kayako.User, kayako.Staff} {
+		if v := kayako.Judge(e, r.Status, []byte(r.Body)); v.Outcome != kayako.Refused || v.Shows != message {
+			t.Errorf("Kayako (%s login) would %s, showing %q (%s), not refuse with %q", e, v.Outcome, v.Shows, v.Reason, message)
+		}
+	}
+}
+
+// mustLogin asserts that Kayako would log the person in from this answer
+// to an endpoint's request, and returns the record it would store.
+func mustLogin(t *testing.T, e kayako.Endpoint, r reply) kayako.Verdict {
+	t.Helper()
+	v := kayako.Judge(e, r.Status, []byte(r.Body))
+	if v.Outcome != kayako.Login {
+		t.Errorf("Kayako (%s login) would not log in: %s, showing %q (%s)\n%s", e, v.Outcome, v.Shows, v.Reason, r.Body)
+	}
+	return v
 }
 
 // Fixture hashes are made once at the minimum bcrypt cost.

@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/kayako-loginshare/caddy-loginshare/kayako"
 )
 
 // These tests run the spec's test vectors that need no directory through a
@@ -54,6 +57,11 @@ func TestT1UserLoginAnswersTheUserDocument(t *testing.T) {
 	if r.Doc.Message != nil {
 		t.Errorf("success carries a message: %s", r.Body)
 	}
+	want := &kayako.UserRecord{UserGroup: "Registered", FullName: "Jane Doe", Designation: "Engineer", Phone: "+1 555 0100",
+		Emails: []string{"jane.doe@example.com"}}
+	if v := mustLogin(t, kayako.User, r); !reflect.DeepEqual(v.User, want) || len(v.Notes) != 0 {
+		t.Errorf("Kayako would store %+v (notes %q), want %+v", v.User, v.Notes, want)
+	}
 }
 
 func TestT2StaffLoginAnswersAllSevenChildren(t *testing.T) {
@@ -75,6 +83,11 @@ func TestT2StaffLoginAnswersAllSevenChildren(t *testing.T) {
 	if *st.Team != "Support" || *st.FirstName != "Jane" || *st.LastName != "Doe" || *st.Designation != "Engineer" ||
 		!strings.EqualFold(*st.Email, "jane.doe@example.com") {
 		t.Errorf("staff document: %s", r.Body)
+	}
+	want := &kayako.StaffRecord{Team: "Support", FirstName: "Jane", LastName: "Doe", FullName: "Jane Doe",
+		Designation: "Engineer", Email: "jane.doe@example.com"}
+	if v := mustLogin(t, kayako.Staff, r); !reflect.DeepEqual(v.Staff, want) || len(v.Notes) != 0 {
+		t.Errorf("Kayako would store %+v (notes %q), want %+v", v.Staff, v.Notes, want)
 	}
 }
 
