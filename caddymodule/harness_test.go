@@ -22,7 +22,9 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/ldap"
+	_ "github.com/kayako-loginshare/caddy-loginshare/backends/sql"
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/static"
+	"github.com/kayako-loginshare/caddy-loginshare/internal/dbtest"
 	"github.com/kayako-loginshare/caddy-loginshare/kayako"
 )
 
@@ -42,6 +44,7 @@ func TestMain(m *testing.M) {
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(testDir, "config"))
 	code := m.Run()
 	_ = caddy.Stop()
+	dbtest.StopAll()
 	// Every config, pool, probe, fake directory and in-flight request the
 	// tests started must be gone by now. Only checked when the tests passed:
 	// a failed test may leave its goroutines behind, and says so already.
