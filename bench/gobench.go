@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -56,10 +57,10 @@ func parseGoBench(out []byte) []goBenchLine {
 
 // runGoBenchmarks compiles caddymodule's tests once and runs the overhead
 // and heap benchmarks, with nothing else running.
-func runGoBenchmarks(modRoot, root string, quick bool) (goBenchResults, error) {
+func runGoBenchmarks(ctx context.Context, modRoot, root string, quick bool) (goBenchResults, error) {
 	res := goBenchResults{heapAccepted: math.NaN(), heapRefused: math.NaN()}
 	bin := filepath.Join(root, "caddymodule.test")
-	build := exec.Command("go", "test", "-c", "-o", bin, "./caddymodule")
+	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./caddymodule")
 	build.Dir = modRoot
 	if out, err := build.CombinedOutput(); err != nil {
 		return res, fmt.Errorf("go test -c ./caddymodule: %v\n%s", err, out)
@@ -69,7 +70,7 @@ func runGoBenchmarks(modRoot, root string, quick bool) (goBenchResults, error) {
 		overheadTime, count = "2000x", "1"
 	}
 	run := func(bench, benchtime, count string) ([]goBenchLine, error) {
-		cmd := exec.Command(bin, "-test.run", "^$", "-test.bench", bench, "-test.benchtime", benchtime, "-test.count", count)
+		cmd := exec.CommandContext(ctx, bin, "-test.run", "^$", "-test.bench", bench, "-test.benchtime", benchtime, "-test.count", count)
 		cmd.Dir = filepath.Join(modRoot, "caddymodule")
 		cmd.Env = append(os.Environ(), "TMPDIR="+root)
 		out, err := cmd.CombinedOutput()

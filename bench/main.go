@@ -19,7 +19,7 @@
 //
 // Run it from the repository root:
 //
-//	go run ./bench           # the full run (about 10 minutes)
+//	go run ./bench           # the full run (about 8 minutes)
 //	go run ./bench -quick    # a smoke run (about a minute)
 //
 // It installs nothing. It needs Debian's wrk, php-fpm, php-ldap and slapd
@@ -124,6 +124,10 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := harness(ctx, o, tools); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "bench: interrupted; every process it started is stopped")
+			return 130
+		}
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
@@ -192,7 +196,7 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 	var gb goBenchResults
 	if o.goBench {
 		progress("Go benchmarks: handler overhead and heap after 100 000 distinct usernames")
-		if gb, err = runGoBenchmarks(tl.modRoot, root, o.quick); err != nil {
+		if gb, err = runGoBenchmarks(ctx, tl.modRoot, root, o.quick); err != nil {
 			return err
 		}
 	}
