@@ -80,7 +80,7 @@ func run() int {
 	flag.StringVar(&configs, "configs", strings.Join(moduleConfigs, ","), "module configurations to measure: "+strings.Join(moduleConfigs, ", "))
 	flag.IntVar(&o.fpmWorkers, "fpm-workers", 16, "php-fpm workers of the naive peer (pm = static)")
 	flag.IntVar(&o.bcryptCost, "bcrypt-cost", 10, "bcrypt cost of the static backend's hashes (the README's examples use 10)")
-	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of each module Caddy during the last run (admin API on loopback)")
+	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of each module Caddy, from one extra run (admin API on loopback)")
 	flag.BoolVar(&o.goBench, "gobench", true, "also run caddymodule's handler-overhead and heap benchmarks")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: -d 2s -warmup 1s -runs 1, shorter Go benchmarks")
 	flag.Usage = func() {
@@ -255,7 +255,6 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 		}
 	}
 	res := results{}
-	profiles := map[string]string{}
 	for r := 0; r < o.runs; r++ {
 		for _, k := range rawKeys {
 			var s sample
@@ -271,27 +270,34 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 			progress("run %d/%d  %-8s %8.0f logins/s", r+1, o.runs, k, s.rate)
 		}
 		for _, t := range ts {
-			var prof chan error
-			if t.adminPort != 0 && r == o.runs-1 {
-				file := filepath.Join(o.profile, t.name+".pprof")
-				prof = make(chan error, 1)
-				go func() { prof <- fetchProfile(ctx, t.adminPort, o.dur-time.Second, file) }()
-				profiles[t.name] = file
-			}
 			s, err := w.run(ctx, t.url(), o.dur)
 			if err != nil {
 				return fmt.Errorf("run %d, %s: %w\n%s", r+1, t.name, err, tail(t.log))
-			}
-			if prof != nil {
-				if err := <-prof; err != nil {
-					return fmt.Errorf("profile of %s: %w", t.name, err)
-				}
 			}
 			res[t.name] = append(res[t.name], s)
 			progress("run %d/%d  %-8s %8.0f logins/s  p50 %s  p99 %s", r+1, o.runs, t.name, s.rate, ms(s.p50), ms(s.p99))
 		}
 	}
 	loadAfter := loadavg()
+	// Profiles come from one more run under the same load, not counted: a
+	// sampling profiler costs the process it samples.
+	profiles := map[string]string{}
+	for _, t := range ts {
+		if t.adminPort == 0 {
+			continue
+		}
+		progress("profiling %s", t.name)
+		file := filepath.Join(o.profile, t.name+".pprof")
+		prof := make(chan error, 1)
+		go func() { prof <- fetchProfile(ctx, t.adminPort, o.dur-time.Second, file) }()
+		if _, err := w.run(ctx, t.url(), o.dur); err != nil {
+			return fmt.Errorf("profiled run of %s: %w", t.name, err)
+		}
+		if err := <-prof; err != nil {
+			return fmt.Errorf("profile of %s: %w", t.name, err)
+		}
+		profiles[t.name] = file
+	}
 	stopAll()
 
 	out := os.Stdout
@@ -301,7 +307,7 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 	fmt.Fprintf(out, "Load average before: %s; after: %s.\n\n", loadBefore, loadAfter)
 	rows := res.rows(ts, rawKeys)
 	writeTable(out, rows)
-	fmt.Fprintf(out, "\nlimit = 1 / (1/raw + 1/http), with the raw work that configuration does (search + bind; + group search for `groups search`; + the group walk for `nested`; bcrypt for static). ÷ limit, ÷ raw and ÷ naive are the module's logins/s over them, taken within each run.\n\n")
+	fmt.Fprintf(out, "\nlimit = 1 / (1/raw + 1/http), with the raw work that configuration does (search + bind; + group search for `groups search`; + the group walk for `nested`; bcrypt for static). module/limit, module/raw and module/naive divide the row's logins/s by them, within each run, then take the median.\n\n")
 	fmt.Fprintln(out, "Targets of issue 12:")
 	writeTargets(out, rows, ts, gb)
 	if gb.raw != "" {
@@ -312,7 +318,7 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(out, "\nCPU profile of Caddy, %s, last run: %s\n", t.name, file)
+		fmt.Fprintf(out, "\nCPU profile of Caddy, %s (an extra run after the measured ones): %s\n", t.name, file)
 		if t.name == "preset" || len(o.configs) == 1 {
 			for _, view := range [][]string{{"-top", "-nodecount=20"}, {"-top", "-cum", "-nodecount=40"}} {
 				top := exec.Command("go", append(append([]string{"tool", "pprof"}, view...), caddyBin, file)...)

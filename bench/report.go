@@ -106,7 +106,7 @@ func (r results) rows(ts []*target, rawKeys []string) []row {
 }
 
 func writeTable(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| what | logins/s | p50 | p99 | p99/p50 | limit | ÷ limit | ÷ raw | ÷ naive |")
+	fmt.Fprintln(w, "| what | logins/s | p50 | p99 | p99/p50 | limit | module/limit | module/raw | module/naive |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, x := range rows {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.label, thousands(x.rate),
