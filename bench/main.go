@@ -255,7 +255,9 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 		}
 	}
 	res := results{}
+	var loads []string
 	for r := 0; r < o.runs; r++ {
+		loads = append(loads, loadavg())
 		for _, k := range rawKeys {
 			var s sample
 			if k == rawBcrypt {
@@ -308,6 +310,10 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 	rows := res.rows(ts, rawKeys)
 	writeTable(out, rows)
 	fmt.Fprintf(out, "\nlimit = 1 / (1/raw + 1/http), with the raw work that configuration does (search + bind; + group search for `groups search`; + the group walk for `nested`; bcrypt for static). module/limit, module/raw and module/naive divide the row's logins/s by them, within each run, then take the median.\n\n")
+	fmt.Fprintln(out, "Per run:")
+	fmt.Fprintln(out)
+	writePerRun(out, res, ts, loads)
+	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Targets of issue 12:")
 	writeTargets(out, rows, ts, gb)
 	if gb.raw != "" {

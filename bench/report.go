@@ -187,3 +187,31 @@ func writeTargets(w io.Writer, rows []row, ts []*target, gb goBenchResults) {
 			gb.heapAccepted, gb.heapRefused, verdict(gb.heapAccepted <= 20 && gb.heapRefused <= 20))
 	}
 }
+
+// writePerRun shows what the medians come from: the load when each run
+// started, the raw and HTTP rates, and each row's ratio to its limit. Runs
+// that disagree widely mean the machine was busy with something else.
+func writePerRun(w io.Writer, r results, ts []*target, loads []string) {
+	fmt.Fprint(w, "| run | load average at start | raw | http |")
+	for _, t := range ts {
+		if t.ref != "" {
+			fmt.Fprintf(w, " %s/limit |", t.name)
+		}
+	}
+	fmt.Fprint(w, "\n|--:|---|--:|--:|")
+	for _, t := range ts {
+		if t.ref != "" {
+			fmt.Fprint(w, "--:|")
+		}
+	}
+	fmt.Fprintln(w)
+	for i := range loads {
+		fmt.Fprintf(w, "| %d | %s | %s | %s |", i+1, loads[i], thousands(r.rate(rawSearchBind, i)), thousands(r.rate("http", i)))
+		for _, t := range ts {
+			if t.ref != "" {
+				fmt.Fprintf(w, " %s |", ratio(r.rate(t.name, i)/limit(r.rate(t.ref, i), r.rate("http", i)), 2))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}

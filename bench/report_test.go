@@ -89,3 +89,17 @@ func TestTableFormatting(t *testing.T) {
 		t.Errorf("table:\n%s", b.String())
 	}
 }
+
+func TestPerRunTableShowsEachRunsRatio(t *testing.T) {
+	r := results{
+		"raw":    {{rate: 6000}, {rate: 3000}},
+		"http":   {{rate: 20000}, {rate: 20000}},
+		"preset": {{rate: 4615.38}, {rate: 2307.69}},
+	}
+	var b strings.Builder
+	writePerRun(&b, r, []*target{{name: "http"}, {name: "preset", ref: "raw", module: true}}, []string{"0.1, 0.2, 0.3", "5.0, 3.0, 2.0"})
+	out := b.String()
+	if !strings.Contains(out, "| 1 | 0.1, 0.2, 0.3 | 6 000 | 20 000 | 1.00 |") || !strings.Contains(out, "| 2 | 5.0, 3.0, 2.0 | 3 000 | 20 000 | 0.88 |") {
+		t.Errorf("per-run table:\n%s", out)
+	}
+}
