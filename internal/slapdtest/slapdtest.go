@@ -10,7 +10,8 @@
 //
 // It needs Debian's slapd (`echo "slapd slapd/no_configuration boolean true" |
 // debconf-set-selections; apt-get install slapd ldap-utils`). Without it,
-// Start skips the test, or fails it when CI=true.
+// Start skips the test, or fails it when CI=true. Launch starts the same
+// server outside a test (the benchmark harness in bench/).
 package slapdtest
 
 import (
@@ -63,7 +64,8 @@ type Server struct {
 	LogFile string
 
 	opts    Options
-	t       testing.TB
+	t       testing.TB // nil for Launch
+	close   func()     // Launch's: stop and remove dir
 	dir     string
 	conf    string
 	slapd   string
@@ -150,26 +152,85 @@ func Start(t testing.TB) *Server {
 // StartWith is Start with options.
 func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
-	bin, err := findSlapd()
-	if err != nil {
+	if _, err := findSlapd(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(installHint)
 		}
 		t.Skip(installHint)
 	}
+	s, err := launch(t.TempDir(), o, t.Cleanup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.t = t
+	return s
+}
+
+// ErrNotInstalled is returned by Launch when Debian's slapd is missing; its
+// text is the install line.
+var ErrNotInstalled = errors.New(installHint)
+
+// Launch starts the same private slapd as Start outside a test (for the
+// benchmark harness): in a new temporary directory, stopped by PID and
+// removed by Close. Restart and TLSConfig panic where Start's would fail
+// the test.
+func Launch(o Options) (*Server, error) {
+	if _, err := findSlapd(); err != nil {
+		return nil, ErrNotInstalled
+	}
+	dir, err := os.MkdirTemp("", "slapdtest-")
+	if err != nil {
+		return nil, err
+	}
+	var stops []func()
+	s, err := launch(dir, o, func(f func()) { stops = append(stops, f) })
+	closeAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+		_ = os.RemoveAll(dir)
+	}
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	s.close = closeAll
+	return s, nil
+}
+
+// Close stops a server started by Launch and removes its directory.
+func (s *Server) Close() {
+	if s.close != nil {
+		s.close()
+		s.close = nil
+	}
+}
+
+// launch starts slapd in dir and loads the fixture; cleanup receives the
+// function that stops it, before anything can fail.
+func launch(dir string, o Options, cleanup func(func())) (*Server, error) {
+	bin, err := findSlapd()
+	if err != nil {
+		return nil, ErrNotInstalled
+	}
 	s := &Server{
-		t: t, dir: t.TempDir(), slapd: bin, opts: o,
+		dir: dir, slapd: bin, opts: o,
 		BaseDN: BaseDN, BindDN: ServiceDN, BindPassword: ServicePassword,
 		AdminDN: AdminDN, AdminPassword: AdminPassword,
 	}
 	s.LogFile = filepath.Join(s.dir, "slapd.log")
 	if err := s.writeFiles(); err != nil {
-		t.Fatalf("slapdtest: %v", err)
+		return nil, fmt.Errorf("slapdtest: %v", err)
 	}
-	t.Cleanup(s.Stop)
+	cleanup(s.Stop)
 	var lastErr error
 	for i := 0; i < startupAttempts; i++ {
-		s.port, s.tlsPort = freePort(t), freePort(t)
+		if s.port, err = freePort(); err != nil {
+			return nil, fmt.Errorf("slapdtest: %v", err)
+		}
+		if s.tlsPort, err = freePort(); err != nil {
+			return nil, fmt.Errorf("slapdtest: %v", err)
+		}
 		if s.port == s.tlsPort {
 			continue
 		}
@@ -178,14 +239,14 @@ func StartWith(t testing.TB, o Options) *Server {
 		}
 	}
 	if lastErr != nil {
-		t.Fatalf("slapdtest: slapd did not start: %v\n%s", lastErr, s.logTail())
+		return nil, fmt.Errorf("slapdtest: slapd did not start: %v\n%s", lastErr, s.logTail())
 	}
 	s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", s.port)
 	s.LDAPSURL = fmt.Sprintf("ldaps://127.0.0.1:%d", s.tlsPort)
 	if err := s.load(); err != nil {
-		t.Fatalf("slapdtest: loading the fixture: %v", err)
+		return nil, fmt.Errorf("slapdtest: loading the fixture: %v", err)
 	}
-	return s
+	return s, nil
 }
 
 func findSlapd() (string, error) {
@@ -200,13 +261,22 @@ func findSlapd() (string, error) {
 	return "", errors.New("slapd not found")
 }
 
-func freePort(t testing.TB) int {
+func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("slapdtest: %v", err)
+		return 0, err
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// fatalf fails the test that started s, or panics for Launch's servers.
+func (s *Server) fatalf(format string, args ...any) {
+	if s.t != nil {
+		s.t.Helper()
+		s.t.Fatalf(format, args...)
+	}
+	panic(fmt.Sprintf(format, args...))
 }
 
 // Stop terminates slapd and waits for it to exit. Safe to call twice.
@@ -233,7 +303,9 @@ func (s *Server) Stop() {
 // Restart stops slapd and starts it again on the same ports with the same
 // data.
 func (s *Server) Restart() {
-	s.t.Helper()
+	if s.t != nil {
+		s.t.Helper()
+	}
 	s.Stop()
 	var err error
 	for i := 0; i < 50; i++ { // the old listener may linger a moment
@@ -242,7 +314,7 @@ func (s *Server) Restart() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.t.Fatalf("slapdtest: restart failed: %v\n%s", err, s.logTail())
+	s.fatalf("slapdtest: restart failed: %v\n%s", err, s.logTail())
 }
 
 // PID of the running slapd, 0 when stopped.
@@ -264,7 +336,7 @@ func (s *Server) TLSConfig() *tls.Config {
 	if s.ClientCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.ClientCertFile, s.ClientKeyFile)
 		if err != nil {
-			s.t.Fatalf("slapdtest: client certificate: %v", err)
+			s.fatalf("slapdtest: client certificate: %v", err)
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}
