@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"go.uber.org/zap"
@@ -22,10 +23,16 @@ type guard struct {
 	typedKey string
 	ipKey    string
 
+	// bg is the request's context without its cancellation: reservations
+	// are reserved and settled under it even after the answer was sent.
+	bg context.Context
+
 	mu        sync.Mutex
 	settled   bool
-	res       []throttle.Reservation
-	keys      map[string]bool
+	res       []throttle.Reservation // usually the typed one and the account's
+	resBuf    [2]throttle.Reservation
+	keys      []string // user keys reserved; resBuf-sized in the common case
+	keyBuf    [2]string
 	canonical string // the last account name the gate saw
 }
 
@@ -41,42 +48,42 @@ func (g *guard) reserve(ctx context.Context) error {
 		}
 		return err
 	}
-	g.res = append(g.res, r)
-	g.keys = map[string]bool{g.typedKey: true}
+	g.res = append(g.resBuf[:0], r)
+	g.keys = append(g.keyBuf[:0], g.typedKey)
 	return nil
 }
 
 // gate is the backends.GateFunc of this login.
-func (g *guard) gate(ctx context.Context) backends.GateFunc {
-	return func(canonical string) error {
-		key := throttle.UserKey(canonical, g.staff)
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if g.settled {
-			return errLate
-		}
-		g.canonical = canonical
-		if key == "" || g.keys[key] {
-			return nil
-		}
-		r, err := g.h.throttle.Reserve(ctx, throttle.Keys{User: key})
-		if err != nil {
-			if errors.Is(err, throttle.ErrThrottled) {
-				throttleEvent(g.h.zone, "refused")
-				return backends.Errorf(backends.Throttled, "account %q: %v", canonical, err)
-			}
-			return backends.Errorf(backends.Unavailable, "throttle store: %v", err)
-		}
-		g.keys[key] = true
-		g.res = append(g.res, r)
-		backends.Trace(ctx, "throttle", "attempt also counted under the account", "account", canonical)
+func (g *guard) gate(canonical string) error {
+	ctx := g.bg
+	key := throttle.UserKey(canonical, g.staff)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.settled {
+		return errLate
+	}
+	g.canonical = canonical
+	if key == "" || slices.Contains(g.keys, key) {
 		return nil
 	}
+	r, err := g.h.throttle.Reserve(ctx, throttle.Keys{User: key})
+	if err != nil {
+		if errors.Is(err, throttle.ErrThrottled) {
+			throttleEvent(g.h.zone, "refused")
+			return backends.Errorf(backends.Throttled, "account %q: %v", canonical, err)
+		}
+		return backends.Errorf(backends.Unavailable, "throttle store: %v", err)
+	}
+	g.keys = append(g.keys, key)
+	g.res = append(g.res, r)
+	backends.Trace(ctx, "throttle", "attempt also counted under the account", "account", canonical)
+	return nil
 }
 
 // settle commits every reservation when the outcome counts as a failed
 // guess and releases them otherwise; it reports whether a ban started.
-func (g *guard) settle(ctx context.Context, class backends.Class) bool {
+func (g *guard) settle(class backends.Class) bool {
+	ctx := g.bg
 	g.mu.Lock()
 	g.settled = true
 	res := g.res

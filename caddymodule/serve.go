@@ -215,7 +215,9 @@ func (h *Handler) login(parent context.Context, a *attempt, c backends.Credentia
 			}
 			return h.fail(a, backends.Unavailable, "throttle store: "+err.Error())
 		}
-		ctx = backends.WithGate(ctx, g.gate(context.WithoutCancel(ctx)))
+		// Reservations are settled even when the request's context ended.
+		g.bg = context.WithoutCancel(ctx)
+		ctx = backends.WithGate(ctx, g.gate)
 	}
 	chain := h.userChain
 	if a.endpoint == endpointStaff {
@@ -235,7 +237,7 @@ func (h *Handler) login(parent context.Context, a *attempt, c backends.Credentia
 		}
 	}
 	if res.Class != backends.OK {
-		if g != nil && g.settle(context.WithoutCancel(ctx), res.Class) {
+		if g != nil && g.settle(res.Class) {
 			h.logger.Warn("login throttled: too many failures",
 				zap.String("endpoint", a.endpoint), zap.String("username", sanitizeLog(a.username, 256)),
 				zap.String("ipaddress", sanitizeLog(c.IPAddress, 64)))
@@ -253,7 +255,7 @@ func (h *Handler) login(parent context.Context, a *attempt, c backends.Credentia
 	}
 	doc, class, reason := h.document(ctx, a.endpoint, id, c.Username, a)
 	if g != nil {
-		g.settle(context.WithoutCancel(ctx), class)
+		g.settle(class)
 	}
 	if class != backends.OK {
 		return h.fail(a, class, reason)

@@ -153,3 +153,16 @@ func (set *serverSet) observeWait(d time.Duration) {
 	}
 	poolWait.WithLabelValues(set.label()).Observe(d.Seconds())
 }
+
+// SetBackendName overrides backends.Base's: the name is read by metric
+// scrapes of a pool this backend may already share with a running config,
+// so it is written under the lock those scrapes take.
+func (l *LDAP) SetBackendName(name string) {
+	if l.set == nil {
+		l.Base.SetBackendName(name)
+		return
+	}
+	l.set.users.mu.Lock()
+	l.Base.SetBackendName(name)
+	l.set.users.mu.Unlock()
+}
