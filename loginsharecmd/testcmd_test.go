@@ -507,3 +507,65 @@ http://helpdesk.example.com {
 		t.Errorf("caddy help loginshare does not list test:\n%s", r.stdout)
 	}
 }
+
+// TestSecretsOf: the resolved secrets a handler's JSON names, so that no
+// message quoting one can print it.
+func TestSecretsOf(t *testing.T) {
+	t.Setenv("LSTEST_BIND", "from-the-env")
+	raw := `{"secret":"url-key-123","backends":[
+		{"backend":"ldap","bind_password":"{env.LSTEST_BIND}"},
+		{"backend":"sql","dsn":"postgres://kayako:pg-Passw0rd@db:5432/shop"},
+		{"backend":"sql","dsn":"shop:my-Passw0rd@tcp(db:3306)/shop"},
+		{"backend":"sql","dsn":"host=db user=x password='kv-Passw0rd'"},
+		{"backend":"static","users":[{"username":"jdoe","password":"$2a$04$notasecret"}]}]}`
+	got := strings.Join(secretsOf([]byte(raw)), "\n")
+	for _, want := range []string{"url-key-123", "from-the-env", "pg-Passw0rd", "my-Passw0rd", "kv-Passw0rd"} {
+		if !strings.Contains(got, want+"\n") && !strings.HasSuffix(got, want) {
+			t.Errorf("secrets lack %q: %q", want, got)
+		}
+	}
+	if strings.Contains(got, "notasecret") {
+		t.Errorf("a static user's hash is no secret: %q", got)
+	}
+}
+
+// TestDevLogLines: zap's development console lines, with and without a
+// logger name and fields; stack-trace lines are not entries.
+func TestDevLogLines(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want logEntry
+		ok   bool
+	}{
+		{"2026-01-02T03:04:05.678Z\tWARN\tcaddymodule/module.go:295\topen to anyone\t{\"user_path\": \"/u\"}",
+			logEntry{Level: "WARN", Message: "open to anyone", Fields: json.RawMessage(`{"user_path": "/u"}`)}, true},
+		{"2026-01-02T03:04:05.678+0100\tERROR\tldap\tldap/module.go:12\tserver check failed",
+			logEntry{Level: "ERROR", Logger: "ldap", Message: "server check failed"}, true},
+		{"github.com/kayako-loginshare/caddy-loginshare/caddymodule.(*Handler).Provision", logEntry{}, false},
+		{"\t/root/go/pkg/mod/x.go:12", logEntry{}, false},
+	} {
+		got, ok := parseDevLogLine(tc.line)
+		if ok != tc.ok || got.Level != tc.want.Level || got.Logger != tc.want.Logger || got.Message != tc.want.Message ||
+			string(got.Fields) != string(tc.want.Fields) {
+			t.Errorf("%q: %+v %v, want %+v %v", tc.line, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestHostMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, host string
+		want          bool
+	}{
+		{"helpdesk.example.com", "HelpDesk.Example.com", true},
+		{"helpdesk.example.com", "helpdesk.example.com.", true},
+		{"*.example.com", "a.example.com", true},
+		{"*.example.com", "a.b.example.com", false},
+		{"*.example.com", "example.com", false},
+		{"helpdesk.example.com", "other.example.com", false},
+	} {
+		if got := hostMatches(tc.pattern, tc.host); got != tc.want {
+			t.Errorf("hostMatches(%q, %q) = %v", tc.pattern, tc.host, got)
+		}
+	}
+}
