@@ -118,35 +118,9 @@ func check(cmd *cobra.Command, args []string, sio stdio) int {
 		return usage(sio, cmd, "--timeout must be positive")
 	}
 
-	term := terminalOf(sio.in)
-	if o.username == "" {
-		if term == nil {
-			return usage(sio, cmd, "--username is required when standard input is not a terminal")
-		}
-		fmt.Fprint(sio.err, "Username: ")
-		name, err := term.readLine()
-		if err != nil {
-			fmt.Fprintf(sio.err, "%s: reading the username: %v\n", cmd.CommandPath(), err)
-			return exitUsage
-		}
-		o.username = name
-	}
-	if strings.TrimSpace(o.username) == "" {
-		return usage(sio, cmd, "the username is empty: Kayako's login forms never send an empty one")
-	}
-	if term != nil {
-		fmt.Fprint(sio.err, "Password: ")
-		o.password, err = term.readPassword()
-		fmt.Fprintln(sio.err)
-	} else {
-		o.password, err = readLine(sio.in)
-	}
-	if err != nil {
-		fmt.Fprintf(sio.err, "%s: reading the password: %v\n", cmd.CommandPath(), err)
+	var ok bool
+	if o.username, o.password, ok = readCredentials(cmd, sio, o.username); !ok {
 		return exitUsage
-	}
-	if o.password == "" {
-		return usage(sio, cmd, "the password is empty: Kayako's login forms never send an empty one (give it on the terminal, or as one line on standard input)")
 	}
 
 	rep := send(cmd.Context(), o)
@@ -167,6 +141,50 @@ func check(cmd *cobra.Command, args []string, sio stdio) int {
 		return exitRefused
 	}
 	return exitBroken
+}
+
+// readCredentials reads what every subcommand reads the same way: the
+// username, asked for on the terminal when not given, and the password, from
+// the terminal without echo or as the first line of a standard input that is
+// not a terminal (never a flag, never the environment). On a problem it has
+// said so on stderr and returns false: a usage error.
+func readCredentials(cmd *cobra.Command, sio stdio, username string) (string, string, bool) {
+	term := terminalOf(sio.in)
+	if username == "" {
+		if term == nil {
+			usage(sio, cmd, "--username is required when standard input is not a terminal")
+			return "", "", false
+		}
+		fmt.Fprint(sio.err, "Username: ")
+		name, err := term.readLine()
+		if err != nil {
+			fmt.Fprintf(sio.err, "%s: reading the username: %v\n", cmd.CommandPath(), err)
+			return "", "", false
+		}
+		username = name
+	}
+	if strings.TrimSpace(username) == "" {
+		usage(sio, cmd, "the username is empty: Kayako's login forms never send an empty one")
+		return "", "", false
+	}
+	var password string
+	var err error
+	if term != nil {
+		fmt.Fprint(sio.err, "Password: ")
+		password, err = term.readPassword()
+		fmt.Fprintln(sio.err)
+	} else {
+		password, err = readLine(sio.in)
+	}
+	if err != nil {
+		fmt.Fprintf(sio.err, "%s: reading the password: %v\n", cmd.CommandPath(), err)
+		return "", "", false
+	}
+	if password == "" {
+		usage(sio, cmd, "the password is empty: Kayako's login forms never send an empty one (give it on the terminal, or as one line on standard input)")
+		return "", "", false
+	}
+	return username, password, true
 }
 
 // phpURLEncode is PHP's urlencode(): letters, digits and "-_." stay, a space

@@ -2,6 +2,7 @@
 // subcommands that show a Kayako administrator what Kayako sees.
 //
 //	caddy loginshare check <url>   what Kayako would do with that URL's answer
+//	caddy loginshare test --config F   one login through our own config, and its story
 //
 // Importing the package registers the command (the plugin's root package
 // does, so `xcaddy build --with` brings it). Every subcommand exits 0 when
@@ -40,10 +41,17 @@ someone in through LoginShare, without touching Kayako or locking anyone out.
   check <url>   sends exactly what Kayako 4.98.8 sends to a LoginShare URL
                 (this plugin's, or any other such as a PHP script) and says
                 what Kayako would do with the answer
+  test --config <file>
+                runs one login through this plugin's own configuration
+                (no server started, throttle off) and tells its story: the
+                server, the entry, the groups, the mapping line, the
+                document; with --probe, checks every directory server and
+                the service account (bind_password)
 
 Exit status: 0 Kayako would log the person in; 1 Kayako would show the
 endpoint's refusal; 2 the endpoint is broken or unreachable (Kayako would
-show "Invalid data provided"); 3 usage error.
+show "Invalid data provided"), or for test a directory is unavailable or the
+config is broken; 3 usage error.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			// Caddy's WrapCommandFuncForCobra would turn an exit status of 1
@@ -82,8 +90,7 @@ func configure(cmd *cobra.Command, sio stdio, exit func(code int) error) {
 		return exit(exitUsage)
 	}
 	cmd.AddCommand(newCheckCommand(sio, exit))
-	// `caddy loginshare test` (the login's story inside our own
-	// configuration) joins here: cmd.AddCommand(newTestCommand(sio, exit)).
+	cmd.AddCommand(newTestCommand(sio, exit))
 }
 
 // run executes `caddy loginshare` with args (the words after "loginshare")
