@@ -85,6 +85,7 @@ func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
 	u.MaxRetries = -1
 	u.DialTimeout, u.ReadTimeout, u.WriteTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout
 	u.PoolTimeout = cfg.Timeout
+	u.DialerRetries = 1 // one dial per call: the breaker, not the pool, waits out an outage
 	u.PoolSize = cfg.PoolSize
 	u.DisableIdentity = true
 	return redis.NewUniversalClient(u), nil
