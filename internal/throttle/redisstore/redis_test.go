@@ -7,6 +7,8 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +23,10 @@ func dump(t *testing.T, c redis.UniversalClient, match string) []string {
 	t.Helper()
 	ctx := context.Background()
 	var out []string
+	var mu sync.Mutex // ForEachMaster runs the nodes concurrently
 	scan := func(ctx context.Context, n *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
 		iter := n.Scan(ctx, 0, match, 100).Iterator()
 		for iter.Next(ctx) {
 			k := iter.Val()
@@ -275,15 +280,15 @@ func TestCluster(t *testing.T) {
 	if len(slots) < 6 {
 		t.Fatalf("keys in only %d slots", len(slots))
 	}
-	nodes := 0
+	var nodes atomic.Int32
 	_ = c.(*redis.ClusterClient).ForEachMaster(context.Background(), func(ctx context.Context, n *redis.Client) error {
 		if n.DBSize(ctx).Val() > 0 {
-			nodes++
+			nodes.Add(1)
 		}
 		return nil
 	})
-	if nodes < 2 {
-		t.Fatalf("keys on %d masters", nodes)
+	if nodes.Load() < 2 {
+		t.Fatalf("keys on %d masters", nodes.Load())
 	}
 	for range suiteCfg.PerUser {
 		fail(t, a, throttle.Keys{User: "cl-user", IP: "192.0.2.201"})

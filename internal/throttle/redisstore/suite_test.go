@@ -93,7 +93,13 @@ func harnesses(t *testing.T) map[string]harness {
 			srv := sharedServer(t)
 			mu.Lock()
 			defer mu.Unlock()
-			s := New(clientFor(t, srv, time.Second), cfg, Options{Zone: zone, OnError: OnErrorClosed})
+			// Generous deadlines: the machine is shared and -race is slow; a
+			// failed call would also make the store skip Redis for a second.
+			c := clientFor(t, srv, 3*time.Second)
+			if err := c.Ping(context.Background()).Err(); err != nil {
+				t.Fatal(err)
+			}
+			s := New(c, cfg, Options{Zone: zone, OnError: OnErrorClosed, Timeout: 3 * time.Second})
 			stores[zone] = s
 			return s
 		},
