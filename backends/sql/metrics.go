@@ -22,10 +22,12 @@ import (
 // reload or a shared pool never duplicates a series.
 var (
 	serverUpDesc = prometheus.NewDesc("caddy_loginshare_server_up",
-		"1 when the server answered the last time it was used or probed, 0 after a transport failure.",
+		// The help texts are the LDAP backend's, word for word: one
+		// registry refuses two descriptions of one metric name.
+		"1 when the directory server answered the last time it was used or probed, 0 after a transport failure.",
 		[]string{"backend", "server"}, nil)
 	poolConnsDesc = prometheus.NewDesc("caddy_loginshare_pool_connections",
-		"Connections by pool (sql: the database/sql pool) and state (idle, in_use).",
+		"Directory connections by pool (search: service-bound, bind: user binds) and state (idle, in_use).",
 		[]string{"backend", "server", "pool", "state"}, nil)
 )
 
