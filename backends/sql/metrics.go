@@ -31,14 +31,18 @@ var (
 		[]string{"backend", "server", "pool", "state"}, nil)
 )
 
+// collector is an unchecked collector (it describes nothing): the LDAP
+// backend's collector already describes these two metric names, and a
+// registry refuses a second checked collector with the same descriptors
+// (or silently keeps only one of the two when their sets are equal). The
+// registry still merges both collectors' series into one family at scrape
+// time, which needs the same help text and labels, and no two series with
+// equal labels (ours carry driver://host servers).
 type collector struct{}
 
 var theCollector collector
 
-func (collector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- serverUpDesc
-	ch <- poolConnsDesc
-}
+func (collector) Describe(chan<- *prometheus.Desc) {}
 
 func (collector) Collect(ch chan<- prometheus.Metric) {
 	type upKey struct{ backend, server string }
@@ -75,19 +79,30 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// registered is the registry the collector was last put on: an unchecked
+// collector registered twice would export every series twice, and a
+// config's backends all provision against the same registry.
+var registered struct {
+	mu  sync.Mutex
+	reg *prometheus.Registry
+}
+
 // registerMetrics puts the collector on a config's registry (Caddy gives
-// every config load a new one).
+// every config load a new one), once.
 func registerMetrics(ctx caddy.Context) error {
 	reg := ctx.GetMetricsRegistry()
 	if reg == nil {
 		return nil
 	}
-	if err := reg.Register(theCollector); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return err
-		}
+	registered.mu.Lock()
+	defer registered.mu.Unlock()
+	if registered.reg == reg {
+		return nil
 	}
+	if err := reg.Register(theCollector); err != nil {
+		return err
+	}
+	registered.reg = reg
 	return nil
 }
 

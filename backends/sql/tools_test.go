@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/kayako-loginshare/caddy-loginshare/backends"
+	_ "github.com/kayako-loginshare/caddy-loginshare/backends/ldap"
 	"github.com/kayako-loginshare/caddy-loginshare/caddymodule"
 )
 
@@ -232,8 +233,21 @@ func TestSQLMetricsFromARealCaddy(t *testing.T) {
 }
 `, port, name, strings.Join(strings.Fields(userQuery), " "))
 	}
+	// A third site with an LDAP backend: both backends export the same
+	// metric names, and neither may hide the other's series.
+	p3 := freeTCPPort(t)
+	ldapSite := fmt.Sprintf(`http://127.0.0.1:%d {
+	loginshare {
+		backend ldap {
+			name corp
+			servers ldaps://127.0.0.1:9
+			base_dn "dc=example,dc=org"
+		}
+	}
+}
+`, p3)
 	cfg := fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tauto_https off\n\tskip_install_trust\n\tlog {\n\t\toutput discard\n\t}\n}\n", admin) +
-		site(p1, "shop-a") + site(p2, "shop-b")
+		site(p1, "shop-a") + ldapSite + site(p2, "shop-b")
 	loadCaddyfile(t, cfg)
 	// caddy.Stop leaves the admin server running; a config without one stops it.
 	t.Cleanup(func() { _ = caddy.Load([]byte(`{"admin":{"disabled":true}}`), true) })
@@ -254,6 +268,9 @@ func TestSQLMetricsFromARealCaddy(t *testing.T) {
 	inUse := oneSeries(t, text, "caddy_loginshare_pool_connections", `backend="shop-a+shop-b"`, server, `pool="sql"`, `state="in_use"`)
 	if idle == "0" || inUse != "0" {
 		t.Errorf("pool idle %s in_use %s, want idle > 0 and none in use", idle, inUse)
+	}
+	if len(series(text, "caddy_loginshare_server_up", `backend="corp"`, `server="ldaps://127.0.0.1:9"`)) != 1 {
+		t.Errorf("the LDAP backend's server_up is missing beside the SQL one:\n%s", text)
 	}
 	if strings.Contains(text, d.password) {
 		t.Error("the metrics hold the DSN's password")
