@@ -45,8 +45,9 @@ var fieldNames = map[string]field{
 
 // columns maps the result columns of one user_query to fields.
 type columns struct {
-	field  []field // per column
-	emails []int   // column indexes of email, email2, …, primary first
+	field  []field  // per column
+	names  []string // per column, as the query named it
+	emails []int    // column indexes of email, email2, …, primary first
 	has    map[field]bool
 }
 
@@ -57,7 +58,7 @@ var errColumns = errors.New("result columns")
 // mapColumns reads the column names (case-insensitively: PostgreSQL folds
 // unquoted aliases to lower case, MySQL keeps them as written).
 func mapColumns(names []string) (*columns, error) {
-	c := &columns{field: make([]field, len(names)), has: map[field]bool{}}
+	c := &columns{field: make([]field, len(names)), names: names, has: map[field]bool{}}
 	seen := map[string]bool{}
 	type numbered struct{ n, col int }
 	var emails []numbered
@@ -162,6 +163,7 @@ func (s *SQL) Authenticate(ctx context.Context, c backends.Credentials) (backend
 		return backends.Identity{}, err
 	}
 	if found == nil {
+		backends.Trace(ctx, "sql", "no row for this username: verifying a dummy hash, as for a wrong password", "username", typed)
 		_, _, _ = passhash.Verify(s.dummy, c.Password, s.dummyF)
 		if ce := s.logger.Check(zap.DebugLevel, "no SQL row for this username"); ce != nil {
 			ce.Write(zap.String("username", typed))
@@ -177,30 +179,46 @@ func (s *SQL) Authenticate(ctx context.Context, c backends.Credentials) (backend
 
 	password := c.Password
 	if s.trimPw {
-		password = strings.TrimSpace(password)
+		password = phpTrim(password)
 	}
 	stored := found.get(fieldPassword)
 	if !acceptsPlain(s.accepted) {
 		stored = strings.TrimSpace(stored) // CHAR(n) columns pad; no hash has spaces
 	}
 	if stored == "" {
+		backends.Trace(ctx, "sql", "the row has no stored password")
 		_, _, _ = passhash.Verify(s.dummy, password, s.dummyF)
 		if ce := s.logger.Check(zap.DebugLevel, "SQL account has no stored password"); ce != nil {
 			ce.Write(zap.String("username", id.Username))
 		}
 		return known, backends.Errorf(backends.InvalidCredentials, "sql: %q has no stored password", id.Username)
 	}
+	if backends.Tracing(ctx) {
+		looks := "no known format"
+		if f, ok := passhash.Identify(stored, passhash.Formats()); ok {
+			looks = string(f)
+		}
+		kv := []string{"format", looks, "accepted", strings.Join(formatNames(s.accepted), " ")}
+		if s.trimPw {
+			kv = append(kv, "password", "trimmed first, as the application does")
+		}
+		backends.Trace(ctx, "sql", "stored hash format identified", kv...)
+	}
 	ok, format, err := passhash.Verify(stored, password, s.accepted)
 	if err != nil {
+		backends.Trace(ctx, "sql", "stored hash cannot be verified", "error", err.Error())
 		return known, s.hashError(id.Username, stored, err)
 	}
 	if !ok {
+		backends.Trace(ctx, "sql", "wrong password", "format", string(format))
 		if ce := s.logger.Check(zap.DebugLevel, "wrong password for SQL account"); ce != nil {
 			ce.Write(zap.String("username", id.Username), zap.String("format", string(format)))
 		}
 		return known, backends.Errorf(backends.InvalidCredentials, "sql: wrong password for %q", id.Username)
 	}
+	backends.Trace(ctx, "sql", "password matches", "format", string(format))
 	if disabled(found.get(fieldDisabled)) {
+		backends.Trace(ctx, "sql", "account disabled", "disabled", found.get(fieldDisabled))
 		return known, backends.Errorf(backends.AccountDisabled, "sql: %q is disabled", id.Username)
 	}
 
@@ -210,6 +228,9 @@ func (s *SQL) Authenticate(ctx context.Context, c backends.Credentials) (backend
 			return known, err
 		}
 		id.Groups = mergeGroups(id.Groups, names)
+		backends.Trace(ctx, "sql", "groups found", "query", s.groupsQ.option, "sql", s.groupsQ.text, "groups", groupList(id.Groups))
+	} else if len(id.Groups) > 0 {
+		backends.Trace(ctx, "sql", "groups found", "column", "groups", "groups", groupList(id.Groups))
 	}
 	if ce := s.logger.Check(zap.DebugLevel, "SQL account authenticated"); ce != nil {
 		ce.Write(zap.String("username", id.Username), zap.String("format", string(format)),
@@ -218,7 +239,13 @@ func (s *SQL) Authenticate(ctx context.Context, c backends.Credentials) (backend
 	return id, nil
 }
 
-// findUser runs user_query: nil for no row, an error for two or more.
+// maxCandidates bounds the rows read for one login: more than one is
+// ambiguous unless the e-mail rule picks one, and more than this many is
+// ambiguous whatever they hold.
+const maxCandidates = 16
+
+// findUser runs user_query: nil for no row, an error for two or more that
+// the e-mail rule (presets with emailLogin) does not settle.
 func (s *SQL) findUser(ctx context.Context, typed string) (*row, error) {
 	qctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -234,25 +261,89 @@ func (s *SQL) findUser(ctx context.Context, typed string) (*row, error) {
 	}
 	cols, err := mapColumns(names)
 	if err != nil {
+		backends.Trace(ctx, "sql", "user_query columns are not the mapping", "server", s.server(), "error", err.Error())
 		return nil, s.queryError(q, err)
 	}
-	var found *row
+	var found []*row
 	for rows.Next() {
-		if found != nil {
-			s.logger.Error("user_query returned more than one row for one username: make it select exactly one person (refusing to pick one)",
-				zap.String("query", q.option), zap.String("sql", q.source), zap.String("username", typed))
-			return nil, backends.Errorf(backends.AmbiguousUser, "sql: user_query returned several rows for %q", typed)
+		if len(found) == maxCandidates {
+			break
 		}
 		raw, vals, err := scanRow(rows, len(names))
 		if err != nil {
 			return nil, s.failed(ctx, qctx, q, err)
 		}
-		found = &row{cols: cols, vals: vals, raw: raw}
+		found = append(found, &row{cols: cols, vals: vals, raw: raw})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.failed(ctx, qctx, q, err)
 	}
-	return found, nil
+	s.markUp()
+	backends.Trace(ctx, "sql", "user query run", "server", s.server(), "query", q.option, "sql", q.text,
+		"username", typed, "rows", strconv.Itoa(len(found)))
+	switch len(found) {
+	case 0:
+		return nil, nil
+	case 1:
+		s.traceRow(ctx, "row found", found[0])
+		return found[0], nil
+	}
+	if s.emailLogin && strings.Contains(typed, "@") {
+		if r, how := byEmail(found, typed); r != nil {
+			s.traceRow(ctx, "row found: its e-mail is what was typed ("+how+"), which wins over a username match", r)
+			return r, nil
+		}
+	}
+	s.logger.Error("user_query returned more than one row for one username: make it select exactly one person (refusing to pick one)",
+		zap.String("query", q.option), zap.String("sql", q.source), zap.String("username", typed), zap.Int("rows", len(found)))
+	backends.Trace(ctx, "sql", "several rows: ambiguous (refusing to pick one)", "rows", strconv.Itoa(len(found)))
+	return nil, backends.Errorf(backends.AmbiguousUser, "sql: user_query returned several rows for %q", typed)
+}
+
+// byEmail returns the one row with an e-mail equal to typed: exactly, or
+// failing that ignoring case. Several such rows settle nothing.
+func byEmail(rows []*row, typed string) (*row, string) {
+	for _, cmp := range []struct {
+		how string
+		eq  func(a, b string) bool
+	}{
+		{"exactly", func(a, b string) bool { return a == b }},
+		{"ignoring case", strings.EqualFold},
+	} {
+		var match *row
+		n := 0
+		for _, r := range rows {
+			for _, col := range r.cols.emails {
+				if cmp.eq(strings.TrimSpace(r.vals[col]), typed) {
+					match = r
+					n++
+					break
+				}
+			}
+		}
+		if n == 1 {
+			return match, cmp.how
+		}
+		if n > 1 {
+			return nil, ""
+		}
+	}
+	return nil, ""
+}
+
+// traceRow records a row's columns, except the password.
+func (s *SQL) traceRow(ctx context.Context, what string, r *row) {
+	if !backends.Tracing(ctx) {
+		return
+	}
+	kv := []string{"server", s.server()}
+	for i, f := range r.cols.field {
+		if f == fieldPassword {
+			continue
+		}
+		kv = append(kv, r.cols.names[i], r.vals[i])
+	}
+	backends.Trace(ctx, "sql", what, kv...)
 }
 
 // queryGroups runs groups_query and returns the first column of each row.
@@ -275,11 +366,25 @@ func (s *SQL) queryGroups(ctx context.Context, id any, username string) ([]strin
 		if err != nil {
 			return nil, s.failed(ctx, qctx, q, err)
 		}
-		groups = append(groups, vals[0])
+		if s.groupValues == nil {
+			groups = append(groups, vals[0])
+			continue
+		}
+		names, err := s.groupValues(vals[0])
+		if err != nil {
+			// As the application reads it: a value it cannot read gives no
+			// groups. The value is not logged (it is the user's data).
+			s.logger.Warn("a groups_query value cannot be read; it gives no groups",
+				zap.String("username", username), zap.String("preset", s.Preset), zap.String("reason", err.Error()))
+			backends.Trace(ctx, "sql", "groups value unreadable: no groups from it", "error", err.Error())
+			continue
+		}
+		groups = append(groups, names...)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.failed(ctx, qctx, q, err)
 	}
+	s.markUp()
 	return groups, nil
 }
 
@@ -375,6 +480,18 @@ func (s *SQL) identity(r row, typed string) backends.Identity {
 	id.Groups = mergeGroups(nil, splitList(r.get(fieldGroups)))
 	return id
 }
+
+func groupList(gs []backends.Group) string {
+	names := make([]string, len(gs))
+	for i, g := range gs {
+		names[i] = g.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// phpTrim is PHP's trim(): space, tab, newline, carriage return, NUL and
+// vertical tab at either end, and nothing else (no other Unicode space).
+func phpTrim(s string) string { return strings.Trim(s, " \t\n\r\x00\x0B") }
 
 // splitList splits a groups column on commas and newlines.
 func splitList(v string) []string {
@@ -474,6 +591,8 @@ func (s *SQL) failed(ctx, qctx context.Context, q *compiledQuery, err error) err
 		return &backends.Error{Class: backends.Unavailable,
 			Reason: "sql: the request's deadline passed during " + q.option, Err: ctx.Err()}
 	case qctx.Err() != nil:
+		s.markDown()
+		backends.Trace(ctx, "sql", q.option+" timed out", "server", s.server(), "query_timeout", s.timeout.String())
 		s.logger.Warn("SQL query timed out",
 			zap.String("driver", s.Driver), zap.String("host", s.target.host),
 			zap.String("query", q.option), zap.Duration("query_timeout", s.timeout))
@@ -481,7 +600,9 @@ func (s *SQL) failed(ctx, qctx context.Context, q *compiledQuery, err error) err
 			Reason: fmt.Sprintf("sql: %s timed out after %s (%s at %s)", q.option, s.timeout, s.Driver, s.target.host),
 			Err:    context.DeadlineExceeded}
 	}
-	return s.queryError(q, err)
+	qerr := s.queryError(q, err)
+	backends.Trace(ctx, "sql", q.option+" failed", "server", s.server(), "error", qerr.Error())
+	return qerr
 }
 
 // queryError logs err by its kind and returns an unavailable error whose
@@ -495,6 +616,7 @@ func (s *SQL) queryError(q *compiledQuery, err error) error {
 	fields := s.fields(safe)
 	switch k {
 	case kindTransient:
+		s.markDown()
 		s.logger.Warn("SQL database unavailable", fields...)
 		return &backends.Error{Class: backends.Unavailable,
 			Reason: fmt.Sprintf("sql: %s at %s unavailable: %s", s.Driver, s.target.host, safe), Err: safe}

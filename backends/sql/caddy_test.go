@@ -85,9 +85,14 @@ func kayakoPost(t *testing.T, base, username, password string) kayakoAnswer {
 }
 
 func tryKayakoPost(base, username, password string) (kayakoAnswer, error) {
+	return tryKayakoPostURL(base+"/loginshare/user", username, password)
+}
+
+// tryKayakoPostURL posts a user login to the LoginShare URL u.
+func tryKayakoPostURL(u, username, password string) (kayakoAnswer, error) {
 	var a kayakoAnswer
 	form := url.Values{"username": {username}, "password": {password}, "ipaddress": {"198.51.100.7"}}
-	req, err := http.NewRequest(http.MethodPost, base+"/loginshare/user", strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		return a, err
 	}

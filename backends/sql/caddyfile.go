@@ -17,9 +17,9 @@ import (
 //		name    <text>                      # in audit lines and metrics; default: sql, sql#2, …
 //		driver  postgres | mysql | sqlite   # required
 //		dsn     <data source name>          # required; use {env.NAME} or {file./abs/path}; never logged
-//		preset  generic                     # default generic (write user_query)
-//		table_prefix <prefix>               # replaces {prefix} in the queries; letters, digits, _
-//		user_query   "<SELECT …>"           # required with generic; {username} is a bound parameter
+//		preset  generic | wordpress | joomla | drupal7 | drupal | django | whmcs   # default generic
+//		table_prefix <prefix>               # replaces {prefix} in the queries; letters, digits, _; default: the preset's (wordpress wp_; joomla: required)
+//		user_query   "<SELECT …>"           # required with generic, else the preset's; {username} is a bound parameter
 //		groups_query "<SELECT …>"           # optional; first column, one group per row; {id} {username}
 //		hashes  <format> ...                # accepted stored formats; repeatable; default: the preset's
 //		pool_size         8
@@ -38,6 +38,14 @@ import (
 //		groups_query "SELECT g.name FROM customer_groups cg JOIN groups g ON g.id = cg.group_id WHERE cg.customer_id = {id}"
 //	}
 //
+// With an application preset, the DSN is the whole configuration:
+//
+//	backend sql {
+//		driver mysql
+//		dsn {env.WORDPRESS_DSN}
+//		preset wordpress
+//	}
+//
 // hashes accumulates when repeated; any other option given twice is an
 // error, as is an unknown one. The queries are checked once the block is
 // read, for the driver it names.
@@ -53,7 +61,7 @@ func (s *SQL) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	var userAt, groupsAt string
 	checked := false
 	checkNow := func() error {
-		if checked || s.Driver == "" || s.UserQuery == "" {
+		if checked || s.Driver == "" || (s.UserQuery == "" && presets[s.presetOrDefault()].userQuery == "") {
 			return nil
 		}
 		checked = true
@@ -89,10 +97,12 @@ func (s *SQL) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				err, s.DSN = checkDSNText(v), v
 			case "preset":
 				err, s.Preset = checkPreset(v), v
+				checked = false // check again, with its queries
 			case "table_prefix":
 				err, s.TablePrefix = checkTablePrefix(v), v
 			case "user_query":
 				s.UserQuery, userAt = v, position(d)
+				checked = false
 			case "groups_query":
 				s.GroupsQuery, groupsAt = v, position(d)
 				checked = false // check again, with it
@@ -144,7 +154,11 @@ func (s *SQL) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if s.UserQuery == "" && presets[s.presetOrDefault()].userQuery == "" {
 		return d.Errf("sql backend: user_query is required with preset %s", s.presetOrDefault())
 	}
-	if err := checkPrefixUsed(s.TablePrefix, s.UserQuery, s.GroupsQuery); err != nil {
+	uq, gq := s.effectiveQueries()
+	if err := checkPrefixUsed(s.TablePrefix, uq, gq); err != nil {
+		return d.Errf("%v", err)
+	}
+	if err := checkPresetPrefix(s.presetOrDefault(), s.TablePrefix, uq, gq); err != nil {
 		return d.Errf("%v", err)
 	}
 	if err := checkNow(); err != nil {
@@ -157,18 +171,27 @@ func (s *SQL) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // preset's defaults for what the block does not set.
 func (s *SQL) checkCaddyfileQueries() error {
 	p := presets[s.presetOrDefault()]
-	uq, gq, prefix := s.UserQuery, s.GroupsQuery, s.TablePrefix
-	if uq == "" {
-		uq = p.userQuery
-	}
-	if gq == "" {
-		gq = p.groupsQuery
-	}
+	uq, gq := s.effectiveQueries()
+	prefix := s.TablePrefix
 	if prefix == "" {
 		prefix = p.prefix
 	}
 	_, _, err := checkQueries(s.Driver, uq, gq, prefix)
 	return err
+}
+
+// effectiveQueries are the block's queries, or the preset's where it has
+// none.
+func (s *SQL) effectiveQueries() (userQuery, groupsQuery string) {
+	p := presets[s.presetOrDefault()]
+	userQuery, groupsQuery = s.UserQuery, s.GroupsQuery
+	if userQuery == "" {
+		userQuery = p.userQuery
+	}
+	if groupsQuery == "" {
+		groupsQuery = p.groupsQuery
+	}
+	return userQuery, groupsQuery
 }
 
 func (s *SQL) presetOrDefault() string {

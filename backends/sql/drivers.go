@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -122,6 +123,9 @@ func execConn(ctx context.Context, conn driver.Conn, stmt string) error {
 // settings (driver, resolved dsn, sizes), across reloads.
 type pool struct {
 	db *dbsql.DB
+	// down: the last use or probe failed in transport (server_up 0).
+	down  atomic.Bool
+	users poolUsers
 }
 
 func (p *pool) Destruct() error { return p.db.Close() }

@@ -54,9 +54,11 @@ type SQL struct {
 	// removed from every log line and error. Required.
 	DSN string `json:"dsn,omitempty"`
 
-	// Preset names the application whose schema the defaults describe.
-	// Only generic (write your own user_query) exists so far. Default:
-	// generic.
+	// Preset names the application whose schema the defaults describe:
+	// generic (write your own user_query), wordpress, joomla, drupal7,
+	// drupal (8+), django or whmcs (8+). A preset fills user_query,
+	// groups_query, table_prefix and hashes; options given override it.
+	// Default: generic.
 	Preset string `json:"preset,omitempty"`
 
 	// TablePrefix replaces {prefix} in both queries (letters, digits and _
@@ -100,22 +102,26 @@ type SQL struct {
 	// ConnMaxLifetime closes connections older than this. Default: 30m.
 	ConnMaxLifetime caddy.Duration `json:"conn_max_lifetime,omitempty"`
 
-	logger    *zap.Logger
-	dialect   *dialect
-	target    target
-	redact    redactor
-	userQ     *compiledQuery
-	groupsQ   *compiledQuery
-	accepted  []passhash.Format
-	dummy     string // verified for unknown users, for the time it takes
-	dummyF    []passhash.Format
-	trimPw    bool
-	db        *dbsql.DB
-	poolKey   string
-	timeout   time.Duration
-	released  atomic.Bool
-	probeStop context.CancelFunc
-	probeWG   sync.WaitGroup
+	logger   *zap.Logger
+	dialect  *dialect
+	target   target
+	redact   redactor
+	userQ    *compiledQuery
+	groupsQ  *compiledQuery
+	accepted []passhash.Format
+	dummy    string // verified for unknown users, for the time it takes
+	dummyF   []passhash.Format
+	trimPw   bool
+	// emailLogin and groupValues: see preset.
+	emailLogin  bool
+	groupValues func(string) ([]string, error)
+	db          *dbsql.DB
+	shared      *pool
+	poolKey     string
+	timeout     time.Duration
+	released    atomic.Bool
+	probeStop   context.CancelFunc
+	probeWG     sync.WaitGroup
 	// probeAfter: 0 means probeDelay; negative disables the probe (tests).
 	probeAfter time.Duration
 }
@@ -136,7 +142,10 @@ var probeDelay = 2 * time.Second
 // Provision applies the preset and defaults, checks every option, resolves
 // the DSN and opens the shared pool without connecting.
 func (s *SQL) Provision(ctx caddy.Context) error {
-	return s.provision(ctx, ctx.Logger())
+	if err := s.provision(ctx, ctx.Logger()); err != nil {
+		return err
+	}
+	return registerMetrics(ctx)
 }
 
 func (s *SQL) provision(ctx context.Context, logger *zap.Logger) error {
@@ -161,6 +170,7 @@ func (s *SQL) provision(ctx context.Context, logger *zap.Logger) error {
 	if err := checkTablePrefix(s.TablePrefix); err != nil {
 		return err
 	}
+
 	userQuery, groupsQuery := s.UserQuery, s.GroupsQuery
 	if userQuery == "" {
 		userQuery = p.userQuery
@@ -169,6 +179,9 @@ func (s *SQL) provision(ctx context.Context, logger *zap.Logger) error {
 		groupsQuery = p.groupsQuery
 	}
 	if err := checkPrefixUsed(s.TablePrefix, userQuery, groupsQuery); err != nil {
+		return err
+	}
+	if err := checkPresetPrefix(s.Preset, s.TablePrefix, userQuery, groupsQuery); err != nil {
 		return err
 	}
 	var err error
@@ -199,6 +212,8 @@ func (s *SQL) provision(ctx context.Context, logger *zap.Logger) error {
 	}
 	s.dummy, s.dummyF = passhash.Dummy(dummyFormat), []passhash.Format{dummyFormat}
 	s.trimPw = p.trimPassword
+	s.emailLogin = p.emailLogin
+	s.groupValues = p.groupValues
 
 	if err := checkPositive("pool_size", s.PoolSize); err != nil {
 		return err
@@ -243,7 +258,9 @@ func (s *SQL) provision(ctx context.Context, logger *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	s.db = val.(*pool).db
+	s.shared = val.(*pool)
+	s.db = s.shared.db
+	s.shared.addUser(s)
 	s.logger.Info("SQL backend ready",
 		zap.String("driver", s.Driver), zap.String("host", s.target.host),
 		zap.String("preset", s.Preset), zap.Strings("hashes", formatNames(s.accepted)))
@@ -274,6 +291,7 @@ func (s *SQL) Cleanup() error {
 	// s.db stays: a login still running on this config finds the pool
 	// closed (when no other config shares it) and answers unavailable.
 	if s.db != nil && s.released.CompareAndSwap(false, true) {
+		s.shared.removeUser(s)
 		_, err := pools.Delete(s.poolKey)
 		return err
 	}
@@ -295,31 +313,20 @@ func (s *SQL) probe(ctx context.Context) {
 		return
 	case <-t.C:
 	}
-	qctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if err := s.db.PingContext(qctx); err != nil {
+	stage, err := s.check(ctx)
+	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
-		if classifyErr(s.dialect, err) == kindAccount {
-			s.logger.Error("SQL database check failed: the database refused the account or database in dsn", s.fields(err)...)
-		} else {
-			s.logger.Warn("SQL database check failed", s.fields(err)...)
+		if stage == "ping" {
+			if classifyErr(s.dialect, err) == kindAccount {
+				s.logger.Error("SQL database check failed: the database refused the account or database in dsn", s.fields(s.redact.err(err))...)
+			} else {
+				s.logger.Warn("SQL database check failed", s.fields(s.redact.err(err))...)
+			}
+			return
 		}
-		return
-	}
-	rows, err := s.db.QueryContext(qctx, s.userQ.text, s.userQ.args(map[string]any{"username": ""})...)
-	if err == nil {
-		var cols []string
-		if cols, err = rows.Columns(); err == nil {
-			_, err = mapColumns(cols)
-		}
-		rows.Close()
-	}
-	if err != nil {
-		if ctx.Err() == nil {
-			s.queryError(s.userQ, err)
-		}
+		s.queryError(s.userQ, err)
 		return
 	}
 	s.logger.Info("SQL database reachable", zap.String("driver", s.Driver), zap.String("host", s.target.host))
@@ -341,4 +348,5 @@ var (
 	_ caddy.CleanerUpper = (*SQL)(nil)
 	_ backends.Backend   = (*SQL)(nil)
 	_ backends.Namer     = (*SQL)(nil)
+	_ backends.Prober    = (*SQL)(nil)
 )
