@@ -208,3 +208,16 @@ func (s *SQL) check(ctx context.Context) (stage string, err error) {
 	}
 	return "", nil
 }
+
+// SetBackendName overrides backends.Base's: metric scrapes of a pool this
+// backend may already share with a running config read the name, so it is
+// written under the lock those scrapes take.
+func (s *SQL) SetBackendName(name string) {
+	if s.shared == nil {
+		s.Base.SetBackendName(name)
+		return
+	}
+	s.shared.users.mu.Lock()
+	s.Base.SetBackendName(name)
+	s.shared.users.mu.Unlock()
+}
