@@ -7,7 +7,7 @@ import (
 	"github.com/kayako-loginshare/caddy-loginshare/internal/throttle"
 )
 
-func init() { caddy.RegisterModule(MemoryStore{}) }
+func init() { caddy.RegisterModule(new(MemoryStore)) }
 
 // MemoryStore is the throttle store kept in this instance's memory (the
 // default): `throttle { store memory }`. Each Caddy instance counts on its
@@ -18,7 +18,7 @@ type MemoryStore struct{}
 func (MemoryStore) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "loginshare.throttle.stores.memory",
-		New: func() caddy.Module { return MemoryStore{} },
+		New: func() caddy.Module { return new(MemoryStore) },
 	}
 }
 

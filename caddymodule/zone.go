@@ -100,7 +100,7 @@ func (h *Handler) provisionThrottle(ctx caddy.Context) error {
 			return fmt.Errorf("throttle store %T is not a throttle store", mod)
 		}
 		provider = p
-		if _, mem := p.(MemoryStore); mem {
+		if _, mem := p.(*MemoryStore); mem {
 			storeID = "" // `store memory` is the default, spelled out
 		}
 	}
