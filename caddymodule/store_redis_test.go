@@ -241,3 +241,31 @@ func TestStoreMemoryIsTheDefault(t *testing.T) {
 		t.Errorf("%d states for zone z, want 1", n)
 	}
 }
+
+// TestRedisStoreRotatedPassword: a reload after only the environment
+// changed (a rotated Redis password) gets a store on a new client, not the
+// old one with the old password.
+func TestRedisStoreRotatedPassword(t *testing.T) {
+	t.Setenv("LOGINSHARE_TEST_ROTATE", "old-pw")
+	body := redisSite("rot", "rot-mem", fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t)), "{env.LOGINSHARE_TEST_ROTATE}")
+	s := startCaddy(t, "", body)
+	find := func() *throttleEntry {
+		var e *throttleEntry
+		throttleStores.Range(func(k, v any) bool {
+			if x := v.(throttleEntry); x.zone == "zone-rot" {
+				e = &x
+			}
+			return true
+		})
+		return e
+	}
+	before := find()
+	os.Setenv("LOGINSHARE_TEST_ROTATE", "new-pw")
+	if err := loadAgain(testGlobals(s.logFile, "") + fmt.Sprintf("http://127.0.0.1:%d {\n%s\n}\n", s.port, body)); err != nil {
+		t.Fatal(err)
+	}
+	after := find()
+	if before == nil || after == nil || before.store == after.store {
+		t.Errorf("the reload kept the store of the old password")
+	}
+}

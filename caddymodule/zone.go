@@ -89,8 +89,7 @@ func (h *Handler) provisionThrottle(ctx caddy.Context) error {
 	var provider throttle.Provider = MemoryStore{}
 	storeID := ""
 	if h.Throttle != nil && len(h.Throttle.StoreRaw) > 0 {
-		sum := sha256.Sum256(h.Throttle.StoreRaw)
-		storeID = hex.EncodeToString(sum[:12])
+		raw := h.Throttle.StoreRaw
 		mod, err := ctx.LoadModule(h.Throttle, "StoreRaw")
 		if err != nil {
 			return fmt.Errorf("loading throttle store: %w", err)
@@ -100,6 +99,13 @@ func (h *Handler) provisionThrottle(ctx caddy.Context) error {
 			return fmt.Errorf("throttle store %T is not a throttle store", mod)
 		}
 		provider = p
+		// What the JSON leaves open (resolved placeholders) counts too.
+		sum := sha256.New()
+		sum.Write(raw)
+		if k, ok := p.(interface{ StateKey() string }); ok {
+			sum.Write([]byte("|" + k.StateKey()))
+		}
+		storeID = hex.EncodeToString(sum.Sum(nil)[:12])
 		if _, mem := p.(*MemoryStore); mem {
 			storeID = "" // `store memory` is the default, spelled out
 		}

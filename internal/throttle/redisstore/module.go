@@ -229,6 +229,15 @@ func (m *Module) Cleanup() error {
 	return nil
 }
 
+// StateKey names what the zone's state depends on beyond the JSON: the
+// resolved connection settings and key secret, as a digest. A reload that
+// changes only an environment variable (a rotated password) then gets a new
+// store on the new client instead of keeping the old one.
+func (m *Module) StateKey() string {
+	sum := sha256.Sum256([]byte(m.poolKey + "|" + string(m.secret)))
+	return hex.EncodeToString(sum[:16])
+}
+
 // NewStore implements throttle.Provider. The store holds a share of the
 // client of its own, given back by its Close, since a zone's state outlives
 // the config that made it.
