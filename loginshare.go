@@ -7,7 +7,8 @@
 //	xcaddy build --with github.com/kayako-loginshare/caddy-loginshare
 //
 // Modules: http.handlers.loginshare (Caddyfile directive "loginshare"),
-// loginshare.backends.ldap and loginshare.backends.static. Command:
+// loginshare.backends.ldap, loginshare.backends.sql, loginshare.backends.static,
+// loginshare.throttle.stores.memory and loginshare.throttle.stores.redis. Command:
 // `caddy loginshare` (see loginsharecmd).
 package loginshare
 
@@ -16,5 +17,6 @@ import (
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/sql"
 	_ "github.com/kayako-loginshare/caddy-loginshare/backends/static"
 	_ "github.com/kayako-loginshare/caddy-loginshare/caddymodule"
+	_ "github.com/kayako-loginshare/caddy-loginshare/internal/throttle/redisstore"
 	_ "github.com/kayako-loginshare/caddy-loginshare/loginsharecmd"
 )

@@ -58,6 +58,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			ban      <duration>            # default 15m
 //			max_keys <n>                   # default 100000
 //			zone     <name>                # share state with handlers naming it
+//			store memory | redis { ... }   # default memory; redis: shared by instances
 //		}
 //		user_groups {
 //			<group DN or name> <usergroup title>
@@ -346,6 +347,20 @@ func parseThrottle(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
 				return nil, err
 			}
 			t.MaxKeys = n
+		case "store":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			name := d.Val()
+			if _, err := caddy.GetModule("loginshare.throttle.stores." + name); err != nil {
+				return nil, d.Errf("unknown throttle store %q (want memory or redis)", name)
+			}
+			unm, err := caddyfile.UnmarshalModule(d, "loginshare.throttle.stores."+name)
+			if err != nil {
+				return nil, err
+			}
+			var warnings []caddyconfig.Warning
+			t.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", name, &warnings)
 		case "zone":
 			z, err := caddyopts.String(d)
 			if err != nil {

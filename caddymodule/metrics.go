@@ -42,10 +42,24 @@ var (
 		Name:      "throttle_events_total",
 		Help:      "Throttle events by zone and kind: failure (a failed guess counted), ban (a ban started), refused (an attempt refused).",
 	}, []string{"zone", "kind"})
+	// The keys and bans gauges cover zones whose state is in this instance's
+	// memory; a shared (Redis) store's counts are in Redis.
 	throttleBansDesc = prometheus.NewDesc("caddy_loginshare_throttle_bans",
-		"Active bans in the zone's throttle state.", []string{"zone"}, nil)
+		"Active bans in the zone's throttle state (memory store only).", []string{"zone"}, nil)
 	throttleKeysDesc = prometheus.NewDesc("caddy_loginshare_throttle_keys",
-		"Failure counters the zone's throttle state tracks.", []string{"zone"}, nil)
+		"Failure counters the zone's throttle state tracks (memory store only).", []string{"zone"}, nil)
+	throttleStoreOutages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "loginshare",
+		Name:      "throttle_store_outages_total",
+		Help:      "Outages of the zone's shared throttle store (Redis): each time it stops answering and on_error takes over.",
+	}, []string{"zone"})
+	throttleStoreDown = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "caddy",
+		Subsystem: "loginshare",
+		Name:      "throttle_store_down",
+		Help:      "1 while the zone's shared throttle store (Redis) does not answer and on_error applies (local: this instance's memory), else 0.",
+	}, []string{"zone"})
 )
 
 // throttleCollector exports each live throttle state once, by zone.
@@ -63,7 +77,10 @@ func (throttleCollector) Collect(ch chan<- prometheus.Metric) {
 		if !ok {
 			return true
 		}
-		c, b := e.Len()
+		if e.Memory == nil {
+			return true // counts are in the shared store
+		}
+		c, b := e.Memory.Len()
 		keys[e.zone] += float64(c)
 		bans[e.zone] += float64(b)
 		return true
@@ -78,7 +95,7 @@ type metrics struct{}
 
 func registerMetrics(reg *prometheus.Registry) (*metrics, error) {
 	if reg != nil {
-		for _, c := range []prometheus.Collector{requestsTotal, requestDuration, backendDuration, throttleEvents, throttleCollector{}} {
+		for _, c := range []prometheus.Collector{requestsTotal, requestDuration, backendDuration, throttleEvents, throttleStoreOutages, throttleStoreDown, throttleCollector{}} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {

@@ -168,8 +168,12 @@ type ThrottleConfig struct {
 	PerIPWindow caddy.Duration `json:"per_ip_window,omitempty"`
 	// How long a ban lasts; the backend is not contacted meanwhile. Default: 15m
 	Ban caddy.Duration `json:"ban,omitempty"`
-	// Bound on tracked keys (counters and bans each). Default: 100000
+	// Bound on tracked keys (counters and bans each) of the memory store and
+	// of a shared store's fallback. Default: 100000
 	MaxKeys int `json:"max_keys,omitempty"`
+	// StoreRaw is where the state lives: memory (default, this instance
+	// only) or redis (shared by every instance using the same Redis).
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=loginshare.throttle.stores inline_key=backend"`
 }
 
 // Mapping is an ordered list of group → title lines; the first line that any

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -81,7 +82,38 @@ func (h *Handler) provisionThrottle(ctx caddy.Context) error {
 			zap.Bool("throttle_off", h.Throttle != nil && h.Throttle.Off))
 		return nil
 	}
+	// The store module is loaded first: LoadModule clears StoreRaw, and its
+	// JSON (as a digest: it may hold a password) is part of the settings, so
+	// a memory zone and a Redis zone never share state, and handlers naming
+	// one zone must agree on the store too.
+	var provider throttle.Provider = MemoryStore{}
+	storeID := ""
+	if h.Throttle != nil && len(h.Throttle.StoreRaw) > 0 {
+		raw := h.Throttle.StoreRaw
+		mod, err := ctx.LoadModule(h.Throttle, "StoreRaw")
+		if err != nil {
+			return fmt.Errorf("loading throttle store: %w", err)
+		}
+		p, ok := mod.(throttle.Provider)
+		if !ok {
+			return fmt.Errorf("throttle store %T is not a throttle store", mod)
+		}
+		provider = p
+		// What the JSON leaves open (resolved placeholders) counts too.
+		sum := sha256.New()
+		sum.Write(raw)
+		if k, ok := p.(interface{ StateKey() string }); ok {
+			sum.Write([]byte("|" + k.StateKey()))
+		}
+		storeID = hex.EncodeToString(sum.Sum(nil)[:12])
+		if _, mem := p.(*MemoryStore); mem {
+			storeID = "" // `store memory` is the default, spelled out
+		}
+	}
 	settings := fmt.Sprintf("%+v", cfg)
+	if storeID != "" {
+		settings += " store=" + storeID
+	}
 	if h.Throttle != nil && h.Throttle.Zone != "" {
 		if err := checkZoneName(h.Throttle.Zone); err != nil {
 			return err
@@ -98,17 +130,33 @@ func (h *Handler) provisionThrottle(ctx caddy.Context) error {
 	// State is shared by every handler of the zone with these settings, in
 	// this config and across reloads, so a reload keeps counters and bans.
 	key := h.zone + "|" + settings
+	zone := h.zone
 	v, _, err := throttleStores.LoadOrNew(key, func() (caddy.Destructor, error) {
-		s := throttle.New(cfg)
-		if testClock != nil {
-			s.SetClock(testClock)
+		s, err := provider.NewStore(zone, cfg, throttle.StoreOptions{
+			Lease:  time.Duration(h.Timeout) + 5*time.Second,
+			Logger: h.logger,
+			OnOutage: func(down bool) {
+				if down {
+					throttleStoreOutages.WithLabelValues(zone).Inc()
+					throttleStoreDown.WithLabelValues(zone).Set(1)
+				} else {
+					throttleStoreDown.WithLabelValues(zone).Set(0)
+				}
+			},
+		})
+		if err != nil {
+			return nil, err
 		}
-		return throttleEntry{s, h.zone}, nil
+		mem, _ := s.(*throttle.Memory)
+		if mem == nil {
+			throttleStoreDown.WithLabelValues(zone).Set(0)
+		}
+		return throttleEntry{store: s, Memory: mem, zone: zone}, nil
 	})
 	if err != nil {
 		return err
 	}
-	h.throttle = v.(throttleEntry).Memory
+	h.throttle = v.(throttleEntry).store
 	h.throttleKey = key // set only once the reference is held
 	return nil
 }
@@ -169,9 +217,20 @@ var throttleStores = caddy.NewUsagePool()
 // testClock, when set by tests before provisioning, drives new throttle stores.
 var testClock func() time.Time
 
+// throttleEntry is one zone's state. For a shared store (Redis) the counts
+// live in Redis, not here: the keys and bans gauges report Memory entries
+// only.
 type throttleEntry struct {
-	*throttle.Memory
-	zone string // for metrics
+	store throttle.Store
+	// Memory is the same store when it is the memory one, else nil.
+	Memory *throttle.Memory
+	zone   string // for metrics
 }
 
-func (throttleEntry) Destruct() error { return nil }
+// Destruct closes a store that holds resources (a share of a Redis client).
+func (e throttleEntry) Destruct() error {
+	if c, ok := e.store.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
