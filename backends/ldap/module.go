@@ -22,7 +22,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/kayako-loginshare/caddy-loginshare/backends"
+	"github.com/kayako-loginshare/caddy-loginshare/internal/background"
 )
 
 func init() {
@@ -143,9 +143,8 @@ type LDAP struct {
 	attrs      []string
 	adNested   bool
 	probeAfter time.Duration // 0: probeDelay; negative: no probe (tests)
-	probeStop  context.CancelFunc
-	released   atomic.Bool // Cleanup gave back this config's share of the pools
-	probeWG    sync.WaitGroup
+	released   atomic.Bool   // Cleanup gave back this config's share of the pools
+	bg         background.Probe
 }
 
 // CaddyModule returns the Caddy module information.
@@ -221,13 +220,11 @@ func (l *LDAP) provision(ctx context.Context, logger *zap.Logger) error {
 	if l.probeAfter < 0 {
 		return nil
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	l.probeStop = cancel
-	l.probeWG.Add(1)
-	go func() {
-		defer l.probeWG.Done()
-		l.probe(pctx)
-	}()
+	delay := probeDelay
+	if l.probeAfter > 0 {
+		delay = l.probeAfter
+	}
+	l.bg.Start(ctx, delay, l.probe)
 	return nil
 }
 
@@ -237,10 +234,7 @@ func (l *LDAP) Validate() error { return nil }
 // Cleanup stops the probe and releases this config's share of the pools.
 // It tolerates a half-provisioned module.
 func (l *LDAP) Cleanup() error {
-	if l.probeStop != nil {
-		l.probeStop()
-		l.probeWG.Wait()
-	}
+	l.bg.Stop()
 	// l.set stays: logins still running on this config find its pools
 	// closed and answer unavailable.
 	if l.set != nil && l.released.CompareAndSwap(false, true) {
@@ -481,17 +475,6 @@ func (l *LDAP) connSettings(password string) (*connSettings, error) {
 // operator must fix: an unreachable server, a TLS problem, a rejected
 // service account.
 func (l *LDAP) probe(ctx context.Context) {
-	delay := probeDelay
-	if l.probeAfter > 0 {
-		delay = l.probeAfter
-	}
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return
-	case <-t.C:
-	}
 	for _, s := range l.set.servers {
 		if ctx.Err() != nil {
 			return

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 
 	"github.com/kayako-loginshare/caddy-loginshare/backends"
 	"github.com/kayako-loginshare/caddy-loginshare/backends/sql/passhash"
+	"github.com/kayako-loginshare/caddy-loginshare/internal/background"
 )
 
 func init() {
@@ -120,8 +120,7 @@ type SQL struct {
 	poolKey     string
 	timeout     time.Duration
 	released    atomic.Bool
-	probeStop   context.CancelFunc
-	probeWG     sync.WaitGroup
+	bg          background.Probe
 	// probeAfter: 0 means probeDelay; negative disables the probe (tests).
 	probeAfter time.Duration
 }
@@ -268,13 +267,11 @@ func (s *SQL) provision(ctx context.Context, logger *zap.Logger) error {
 	if s.probeAfter < 0 {
 		return nil
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	s.probeStop = cancel
-	s.probeWG.Add(1)
-	go func() {
-		defer s.probeWG.Done()
-		s.probe(pctx)
-	}()
+	delay := probeDelay
+	if s.probeAfter > 0 {
+		delay = s.probeAfter
+	}
+	s.bg.Start(ctx, delay, s.probe)
 	return nil
 }
 
@@ -284,10 +281,7 @@ func (s *SQL) Validate() error { return nil }
 // Cleanup stops the probe and releases this config's share of the pool.
 // It tolerates a half-provisioned module.
 func (s *SQL) Cleanup() error {
-	if s.probeStop != nil {
-		s.probeStop()
-		s.probeWG.Wait()
-	}
+	s.bg.Stop()
 	// s.db stays: a login still running on this config finds the pool
 	// closed (when no other config shares it) and answers unavailable.
 	if s.db != nil && s.released.CompareAndSwap(false, true) {
@@ -302,17 +296,6 @@ func (s *SQL) Cleanup() error {
 // that user_query runs (with an empty username, reading no row): what an
 // operator must fix is logged before the first person tries to log in.
 func (s *SQL) probe(ctx context.Context) {
-	delay := probeDelay
-	if s.probeAfter > 0 {
-		delay = s.probeAfter
-	}
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return
-	case <-t.C:
-	}
 	stage, err := s.check(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

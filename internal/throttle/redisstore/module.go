@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/kayako-loginshare/caddy-loginshare/internal/background"
 	"github.com/kayako-loginshare/caddy-loginshare/internal/caddyopts"
 	"github.com/kayako-loginshare/caddy-loginshare/internal/throttle"
 )
@@ -51,15 +51,14 @@ type Module struct {
 	// Redis does not answer.
 	OnError string `json:"on_error,omitempty"`
 
-	logger    *zap.Logger
-	conn      ClientConfig // placeholders resolved
-	secret    []byte
-	poolKey   string
-	addrs     []string // for log lines: no password
-	client    redis.UniversalClient
-	released  atomic.Bool
-	probeStop context.CancelFunc
-	probeWG   sync.WaitGroup
+	logger   *zap.Logger
+	conn     ClientConfig // placeholders resolved
+	secret   []byte
+	poolKey  string
+	addrs    []string // for log lines: no password
+	client   redis.UniversalClient
+	released atomic.Bool
+	bg       background.Probe
 }
 
 // CaddyModule returns the Caddy module information.
@@ -139,13 +138,7 @@ func (m *Module) Provision(ctx caddy.Context) error {
 	}
 	m.client = c
 
-	pctx, cancel := context.WithCancel(ctx)
-	m.probeStop = cancel
-	m.probeWG.Add(1)
-	go func() {
-		defer m.probeWG.Done()
-		m.probe(pctx)
-	}()
+	m.bg.Start(ctx, ProbeDelay, m.probe)
 	return nil
 }
 
@@ -186,13 +179,6 @@ func (m *Module) check() error {
 }
 
 func (m *Module) probe(ctx context.Context) {
-	t := time.NewTimer(ProbeDelay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return
-	case <-t.C:
-	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := m.client.Ping(pctx).Err(); err != nil && ctx.Err() == nil {
@@ -218,10 +204,7 @@ func redact(msg, secret string) string {
 
 // Cleanup stops the probe and gives back this config's share of the client.
 func (m *Module) Cleanup() error {
-	if m.probeStop != nil {
-		m.probeStop()
-		m.probeWG.Wait()
-	}
+	m.bg.Stop()
 	if m.client != nil && m.released.CompareAndSwap(false, true) {
 		_, err := clients.Delete(m.poolKey)
 		return err
