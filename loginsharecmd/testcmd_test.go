@@ -52,6 +52,9 @@ func listeningSockets(t *testing.T) []string {
 	mine := map[string]bool{}
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no /proc under CI=true, where the listening-socket check must run: %v", err)
+		}
 		t.Skipf("no /proc: %v", err)
 	}
 	for _, fd := range fds {
