@@ -1,7 +1,6 @@
 package ldap
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -10,15 +9,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/kayako-loginshare/caddy-loginshare/backends"
 )
 
 var (
-	serverUpDesc = prometheus.NewDesc("caddy_loginshare_server_up",
-		"1 when the directory server answered the last time it was used or probed, 0 after a transport failure.",
-		[]string{"backend", "server"}, nil)
-	poolConnsDesc = prometheus.NewDesc("caddy_loginshare_pool_connections",
-		"Directory connections by pool (search: service-bound, bind: user binds) and state (idle, in_use).",
-		[]string{"backend", "server", "pool", "state"}, nil)
 	poolWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "caddy",
 		Subsystem: "loginshare",
@@ -28,23 +23,11 @@ var (
 	}, []string{"backend"})
 )
 
-// collector exports the state of every live server set once per set, so two
-// sites sharing a pool never produce duplicate series, and sums sets that
-// end up with equal labels (two pools of one backend name to one server).
-type collector struct{}
+func init() { backends.AddServerSource(serverSamples) }
 
-var theCollector collector
-
-func (collector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- serverUpDesc
-	ch <- poolConnsDesc
-}
-
-func (collector) Collect(ch chan<- prometheus.Metric) {
-	type upKey struct{ backend, server string }
-	type poolKey struct{ backend, server, pool, state string }
-	up := map[upKey]float64{}
-	conns := map[poolKey]float64{}
+// serverSamples reports every live server set, once per set (two sites
+// sharing one pool give one series, labelled with both backend names).
+func serverSamples(emit func(backends.ServerSample)) {
 	pools.Range(func(_, v any) bool {
 		set, ok := v.(*serverSet)
 		if !ok {
@@ -55,49 +38,19 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 			return true
 		}
 		for _, s := range set.servers {
-			k := upKey{name, s.url}
-			v := 1.0
-			if s.failedAt.Load() != 0 {
-				v = 0
-			}
-			if old, seen := up[k]; !seen || v < old {
-				up[k] = v
-			}
-			for _, p := range []struct {
-				name string
-				p    *pool
-			}{{"search", s.search}, {"bind", s.bind}} {
-				idle, inUse := p.p.counts()
-				conns[poolKey{name, s.url, p.name, "idle"}] += float64(idle)
-				conns[poolKey{name, s.url, p.name, "in_use"}] += float64(inUse)
-			}
+			si, su := s.search.counts()
+			bi, bu := s.bind.counts()
+			emit(backends.ServerSample{Backend: name, Server: s.url, Up: s.failedAt.Load() == 0,
+				Pools: []backends.PoolCount{{Pool: "search", Idle: si, InUse: su}, {Pool: "bind", Idle: bi, InUse: bu}}})
 		}
 		return true
 	})
-	for k, v := range up {
-		ch <- prometheus.MustNewConstMetric(serverUpDesc, prometheus.GaugeValue, v, k.backend, k.server)
-	}
-	for k, v := range conns {
-		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, v, k.backend, k.server, k.pool, k.state)
-	}
 }
 
 // registerMetrics puts the package's collectors on a config's registry
 // (Caddy gives every config load a new one).
 func registerMetrics(ctx caddy.Context) error {
-	reg := ctx.GetMetricsRegistry()
-	if reg == nil {
-		return nil
-	}
-	for _, c := range []prometheus.Collector{theCollector, poolWait} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return err
-			}
-		}
-	}
-	return nil
+	return backends.RegisterMetrics(ctx.GetMetricsRegistry(), poolWait)
 }
 
 // users are the backends sharing a server set, for its metric label.

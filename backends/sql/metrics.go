@@ -7,48 +7,18 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/kayako-loginshare/caddy-loginshare/backends"
 )
 
-// The SQL backend's series are the LDAP backend's names with pool="sql":
+func init() { backends.AddServerSource(serverSamples) }
+
+// serverSamples reports every live pool once, as
 // caddy_loginshare_server_up{backend,server} and
-// caddy_loginshare_pool_connections{backend,server,pool,state}. Both are
-// read at scrape time from every live pool, once per pool (two sites whose
-// backends share a pool give one series, labelled with both names), so a
-// reload or a shared pool never duplicates a series.
-var (
-	serverUpDesc = prometheus.NewDesc("caddy_loginshare_server_up",
-		// The help texts are the LDAP backend's, word for word: one
-		// registry refuses two descriptions of one metric name.
-		"1 when the directory server answered the last time it was used or probed, 0 after a transport failure.",
-		[]string{"backend", "server"}, nil)
-	poolConnsDesc = prometheus.NewDesc("caddy_loginshare_pool_connections",
-		"Directory connections by pool (search: service-bound, bind: user binds) and state (idle, in_use).",
-		[]string{"backend", "server", "pool", "state"}, nil)
-)
-
-// collector is an unchecked collector (it describes nothing): the LDAP
-// backend's collector already describes these two metric names, and a
-// registry refuses a second checked collector with the same descriptors
-// (or silently keeps only one of the two when their sets are equal). The
-// registry still merges both collectors' series into one family at scrape
-// time, which needs the same help text and labels, and no two series with
-// equal labels (ours carry driver://host servers).
-type collector struct{}
-
-var theCollector collector
-
-func (collector) Describe(chan<- *prometheus.Desc) {}
-
-func (collector) Collect(ch chan<- prometheus.Metric) {
-	type upKey struct{ backend, server string }
-	type connKey struct{ backend, server, state string }
-	up := map[upKey]float64{}
-	conns := map[connKey]float64{}
+// caddy_loginshare_pool_connections{…,pool="sql"}; two sites whose backends
+// share a pool give one series, labelled with both names.
+func serverSamples(emit func(backends.ServerSample)) {
 	pools.Range(func(_, v any) bool {
 		p, ok := v.(*pool)
 		if !ok {
@@ -58,52 +28,16 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 		if name == "" {
 			return true
 		}
-		k := upKey{name, server}
-		val := 1.0
-		if p.down.Load() {
-			val = 0
-		}
-		if old, seen := up[k]; !seen || val < old {
-			up[k] = val
-		}
 		st := p.db.Stats()
-		conns[connKey{name, server, "idle"}] += float64(st.Idle)
-		conns[connKey{name, server, "in_use"}] += float64(st.InUse)
+		emit(backends.ServerSample{Backend: name, Server: server, Up: !p.down.Load(),
+			Pools: []backends.PoolCount{{Pool: "sql", Idle: st.Idle, InUse: st.InUse}}})
 		return true
 	})
-	for k, v := range up {
-		ch <- prometheus.MustNewConstMetric(serverUpDesc, prometheus.GaugeValue, v, k.backend, k.server)
-	}
-	for k, v := range conns {
-		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, v, k.backend, k.server, "sql", k.state)
-	}
 }
 
-// registered is the registry the collector was last put on: an unchecked
-// collector registered twice would export every series twice, and a
-// config's backends all provision against the same registry.
-var registered struct {
-	mu  sync.Mutex
-	reg *prometheus.Registry
-}
-
-// registerMetrics puts the collector on a config's registry (Caddy gives
-// every config load a new one), once.
+// registerMetrics puts the server and pool collector on a config's registry.
 func registerMetrics(ctx caddy.Context) error {
-	reg := ctx.GetMetricsRegistry()
-	if reg == nil {
-		return nil
-	}
-	registered.mu.Lock()
-	defer registered.mu.Unlock()
-	if registered.reg == reg {
-		return nil
-	}
-	if err := reg.Register(theCollector); err != nil {
-		return err
-	}
-	registered.reg = reg
-	return nil
+	return backends.RegisterMetrics(ctx.GetMetricsRegistry())
 }
 
 // poolUsers are the backends sharing a pool, for its labels.
