@@ -45,6 +45,28 @@ type Backend interface {
 	Authenticate(ctx context.Context, c Credentials) (Identity, error)
 }
 
+// Prompt is implemented by backends that return within milliseconds of ctx's
+// end whatever their servers do: every wait is on ctx or on a socket deadline
+// taken from it, and no step does unbounded work (a password hash of the
+// database's choosing is such work). The handler asks a chain made only of
+// such backends on the request's own goroutine, which saves a goroutine start
+// and two hand-offs per login; any other backend runs on a goroutine of its
+// own, so one that overstays its deadline cannot hold the answer.
+type Prompt interface {
+	Backend
+	ReturnsPromptly()
+}
+
+// AllPrompt reports whether every backend of the list is Prompt.
+func AllPrompt(list []Named) bool {
+	for _, nb := range list {
+		if _, ok := nb.Backend.(Prompt); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // Class is the outcome class of one login attempt: the audit log and the metric
 // label carry it, the person only ever sees the message that goes with it.
 type Class string

@@ -33,8 +33,21 @@ import (
 
 // benchAnyBackend accepts every username with its one password, at no cost
 // of its own: the identity it returns is shared, so its allocations are
-// not charged to the handler.
+// not charged to the handler. It returns at once, so it is backends.Prompt
+// (as the LDAP backend is) and the handler asks it on the request's
+// goroutine; benchOwnGoroutineBackend is the same without that promise (as
+// the SQL and static backends are).
 type benchAnyBackend struct {
+	benchAccept
+}
+
+func (*benchAnyBackend) ReturnsPromptly() {}
+
+type benchOwnGoroutineBackend struct {
+	benchAccept
+}
+
+type benchAccept struct {
 	Password string `json:"password"`
 }
 
@@ -43,13 +56,20 @@ var (
 	benchGroups = []backends.Group{{DN: "cn=helpdesk-users,ou=groups,dc=example,dc=org", Name: "helpdesk-users"}}
 )
 
-func init() { caddy.RegisterModule(new(benchAnyBackend)) }
+func init() {
+	caddy.RegisterModule(new(benchAnyBackend))
+	caddy.RegisterModule(new(benchOwnGoroutineBackend))
+}
 
 func (*benchAnyBackend) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "loginshare.backends.benchany", New: func() caddy.Module { return new(benchAnyBackend) }}
 }
 
-func (f *benchAnyBackend) Authenticate(ctx context.Context, c backends.Credentials) (backends.Identity, error) {
+func (*benchOwnGoroutineBackend) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "loginshare.backends.benchanyown", New: func() caddy.Module { return new(benchOwnGoroutineBackend) }}
+}
+
+func (f *benchAccept) Authenticate(ctx context.Context, c backends.Credentials) (backends.Identity, error) {
 	// Like a real backend: the account exists, so the gate decides first.
 	if err := backends.Gate(ctx, c.Username); err != nil {
 		return backends.Identity{}, err
@@ -67,8 +87,12 @@ const benchPassword = "bench-Passw0rd"
 // of benchAnyBackend, provisioned outside a server. zone keeps each
 // benchmark's throttle state its own; stop releases it.
 func benchHandler(b *testing.B, zone string) (h *Handler, stop func()) {
+	return benchHandlerWith(b, zone, "benchany")
+}
+
+func benchHandlerWith(b *testing.B, zone, module string) (h *Handler, stop func()) {
 	b.Helper()
-	backend, err := json.Marshal(map[string]any{"backend": "benchany", "password": benchPassword})
+	backend, err := json.Marshal(map[string]any{"backend": module, "password": benchPassword})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -154,7 +178,17 @@ func (br *benchRequest) do(h *Handler, form string) (bool, error) {
 // rotating over 1 000 accounts, sequentially (ns/op is the time one login
 // spends in the handler, audit line included).
 func BenchmarkHandlerOverhead(b *testing.B) {
-	h, stop := benchHandler(b, "bench-overhead")
+	benchOverhead(b, "benchany")
+}
+
+// BenchmarkHandlerOverheadOwnGoroutine is the same with a backend that is
+// not backends.Prompt, which the handler runs on a goroutine of its own.
+func BenchmarkHandlerOverheadOwnGoroutine(b *testing.B) {
+	benchOverhead(b, "benchanyown")
+}
+
+func benchOverhead(b *testing.B, module string) {
+	h, stop := benchHandlerWith(b, "bench-overhead-"+module, module)
 	b.Cleanup(stop)
 	forms := make([]string, 1000)
 	for i := range forms {

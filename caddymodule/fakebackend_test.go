@@ -47,11 +47,30 @@ func fakeCount(name string) int64 {
 	return v.(*atomic.Int64).Load()
 }
 
-func init() { caddy.RegisterModule(new(fakeBackend)) }
+func init() {
+	caddy.RegisterModule(new(fakeBackend))
+	caddy.RegisterModule(new(promptFakeBackend))
+}
 
 func (*fakeBackend) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "loginshare.backends.testfake", New: func() caddy.Module { return new(fakeBackend) }}
 }
+
+// promptFakeBackend (testfakeprompt) is fakeBackend declaring itself
+// backends.Prompt, so the handler asks it on the request's goroutine; tests
+// that hold for both paths run with each module. Its stubborn option breaks
+// the promise and is not used with it.
+type promptFakeBackend struct{ fakeBackend }
+
+func (*promptFakeBackend) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "loginshare.backends.testfakeprompt", New: func() caddy.Module { return new(promptFakeBackend) }}
+}
+
+func (*promptFakeBackend) ReturnsPromptly() {}
+
+// fakeModules are the fake's two module names: on its own goroutine and on
+// the request's.
+var fakeModules = []string{"testfake", "testfakeprompt"}
 
 func (f *fakeBackend) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()

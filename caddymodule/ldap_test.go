@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -183,6 +185,89 @@ func TestLDAPDirectoryDownThenRestartedThroughCaddy(t *testing.T) {
 	dir.Restart()
 	if r := s.post("/loginshare/user", form("username", "jdoe", "password", slapdtest.Password)); r.Doc.Result != "1" {
 		t.Errorf("first login after the directory restart failed: %s", r.Body)
+	}
+}
+
+// silentServer accepts connections and reads them, never answering: a
+// directory that hangs after the TCP handshake (before TLS, before any LDAP
+// answer). It reports each connection the client closed.
+func silentServer(t *testing.T) (addr string, closedByClient <-chan struct{}) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_, _ = io.Copy(io.Discard, c) // returns when the client closes
+				select {
+				case closed <- struct{}{}:
+				default:
+				}
+			}()
+		}
+	}()
+	return l.Addr().String(), closed
+}
+
+// The LDAP backend is asked on the request's goroutine (backends.Prompt), so
+// nothing but its own deadlines stands between a hung directory and the
+// answer: with dial_timeout and request_timeout far beyond the handler's
+// timeout, a server that never answers (in the TLS handshake, or in the
+// service bind over ldap://) is still answered unavailable at the handler's
+// timeout, and the connection is closed rather than left waiting.
+func TestHungDirectoryAnsweredAtTheHandlerTimeout(t *testing.T) {
+	for _, scheme := range []string{"ldaps", "ldap"} {
+		t.Run(scheme, func(t *testing.T) {
+			addr, closed := silentServer(t)
+			extra := ""
+			if scheme == "ldap" {
+				extra = "insecure_plaintext"
+			}
+			s := startCaddy(t, "", fmt.Sprintf(`loginshare {
+	timeout 400ms
+	failure_delay 1ms
+	failure_jitter 1ms
+	user_groups {
+		default Registered
+	}
+	backend ldap {
+		servers %s://%s
+		preset openldap
+		bind_dn cn=svc,dc=example,dc=org
+		bind_password secret
+		base_dn dc=example,dc=org
+		dial_timeout 30s
+		request_timeout 30s
+		%s
+	}
+}`, scheme, addr, extra))
+			start := time.Now()
+			r := s.post("/loginshare/user", form("username", "jdoe", "password", "s3cret"))
+			d := time.Since(start)
+			mustFail(t, r, 200, DefaultMessageUnavail)
+			if d > 3*time.Second {
+				t.Errorf("answered after %v; the handler's timeout is 400ms", d)
+			}
+			select {
+			case <-closed:
+			case <-time.After(5 * time.Second):
+				t.Error("the hung connection was not closed after the deadline")
+			}
+		})
 	}
 }
 

@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,9 +113,54 @@ func (m *metrics) observe(endpoint, outcome string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	requestsTotal.WithLabelValues(endpoint, outcome).Inc()
-	requestDuration.WithLabelValues(endpoint, outcome).Observe(d.Seconds())
+	requestsTotalOf.with(endpoint, outcome).Inc()
+	requestDurationOf.with(endpoint, outcome).Observe(d.Seconds())
 }
+
+// children caches a vector's children by their two label values:
+// WithLabelValues hashes the values and locks the vector on every call,
+// which every login paid three times. The map is replaced, never changed,
+// so a lookup is one atomic load; the label sets are few (endpoints, backend
+// names and outcome classes) and the vectors are never reset.
+type children[T any] struct {
+	m   atomic.Pointer[map[[2]string]T]
+	mu  sync.Mutex
+	get func(...string) T
+}
+
+func (c *children[T]) with(a, b string) T {
+	k := [2]string{a, b}
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[k]; ok {
+			return v
+		}
+	}
+	next := make(map[[2]string]T, 1)
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	v := c.get(a, b)
+	next[k] = v
+	c.m.Store(&next)
+	return v
+}
+
+var (
+	requestsTotalOf   = &children[prometheus.Counter]{get: requestsTotal.WithLabelValues}
+	requestDurationOf = &children[prometheus.Observer]{get: requestDuration.WithLabelValues}
+	backendDurationOf = &children[prometheus.Observer]{get: backendDuration.WithLabelValues}
+	throttleEventsOf  = &children[prometheus.Counter]{get: throttleEvents.WithLabelValues}
+)
 
 // timedBackend observes a backend's duration by outcome.
 type timedBackend struct {
@@ -121,14 +168,40 @@ type timedBackend struct {
 	backends.Backend
 }
 
+// promptBackend is a timedBackend whose backend is backends.Prompt, so the
+// chain keeps the promise visible through the wrapper.
+type promptBackend struct{ timedBackend }
+
+func (promptBackend) ReturnsPromptly() {}
+
+// unwrapTimed returns the backend module inside the metric wrapper.
+func unwrapTimed(b backends.Backend) backends.Backend {
+	switch t := b.(type) {
+	case timedBackend:
+		return t.Backend
+	case promptBackend:
+		return t.Backend
+	}
+	return b
+}
+
+// timed wraps b for the backend duration metric.
+func timed(name string, b backends.Backend) backends.Backend {
+	t := timedBackend{name, b}
+	if _, ok := b.(backends.Prompt); ok {
+		return promptBackend{t}
+	}
+	return t
+}
+
 func (t timedBackend) Authenticate(ctx context.Context, c backends.Credentials) (backends.Identity, error) {
 	start := time.Now()
 	id, err := t.Backend.Authenticate(ctx, c)
-	backendDuration.WithLabelValues(t.name, string(backends.ClassOf(err))).Observe(time.Since(start).Seconds())
+	backendDurationOf.with(t.name, string(backends.ClassOf(err))).Observe(time.Since(start).Seconds())
 	return id, err
 }
 
 // throttleEvent counts one throttle event of the zone.
 func throttleEvent(zone, kind string) {
-	throttleEvents.WithLabelValues(zone, kind).Inc()
+	throttleEventsOf.with(zone, kind).Inc()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/kayako-loginshare/caddy-loginshare/backends"
 	"github.com/kayako-loginshare/caddy-loginshare/internal/slapdtest"
 )
 
@@ -164,5 +165,32 @@ func TestMetricsFromARealCaddy(t *testing.T) {
 	}
 	if v := sample(t, scrape(t, admin), "caddy_loginshare_server_up", server); v != "1" {
 		t.Errorf("server_up after recovery = %s, want 1", v)
+	}
+}
+
+// The metric wrapper keeps a backend's Prompt promise visible, and a chain
+// is asked on the request's goroutine only when every backend made it.
+func TestTimedWrapperKeepsThePromptPromise(t *testing.T) {
+	prompt, plain := timed("a", &promptFakeBackend{}), timed("b", &fakeBackend{})
+	if _, ok := prompt.(backends.Prompt); !ok {
+		t.Error("a wrapped Prompt backend is no longer Prompt")
+	}
+	if _, ok := plain.(backends.Prompt); ok {
+		t.Error("a wrapped backend without the promise became Prompt")
+	}
+	if unwrapTimed(prompt) == prompt || unwrapTimed(plain) == plain {
+		t.Error("unwrapTimed did not unwrap")
+	}
+	for _, tc := range []struct {
+		chain []backends.Named
+		want  bool
+	}{
+		{[]backends.Named{{Name: "a", Backend: prompt}}, true},
+		{[]backends.Named{{Name: "a", Backend: prompt}, {Name: "b", Backend: plain}}, false},
+		{[]backends.Named{{Name: "b", Backend: plain}}, false},
+	} {
+		if got := backends.AllPrompt(tc.chain); got != tc.want {
+			t.Errorf("AllPrompt(%d backends) = %v, want %v", len(tc.chain), got, tc.want)
+		}
 	}
 }

@@ -131,6 +131,8 @@ type Handler struct {
 
 	userChain   []backends.Named
 	staffChain  []backends.Named
+	userPrompt  bool // every backend of userChain is backends.Prompt
+	staffPrompt bool
 	allow       []netip.Prefix
 	secret      []byte
 	interfaces  map[string]bool
@@ -365,7 +367,7 @@ func (h *Handler) loadChains(ctx caddy.Context) error {
 			if sn, ok := m.(interface{ SetBackendName(string) }); ok {
 				sn.SetBackendName(name)
 			}
-			chain = append(chain, backends.Named{Name: name, Backend: timedBackend{name, b}})
+			chain = append(chain, backends.Named{Name: name, Backend: timed(name, b)})
 		}
 		return chain, nil
 	}
@@ -387,9 +389,10 @@ func (h *Handler) loadChains(ctx caddy.Context) error {
 			return err
 		}
 	}
+	h.userPrompt, h.staffPrompt = backends.AllPrompt(h.userChain), backends.AllPrompt(h.staffChain)
 	for _, chain := range [][]backends.Named{h.userChain, h.staffChain} {
 		for _, nb := range chain {
-			if t, ok := nb.Backend.(timedBackend).Backend.(interface{ OperationTimeout() time.Duration }); ok && t.OperationTimeout() > time.Duration(h.Timeout) {
+			if t, ok := unwrapTimed(nb.Backend).(interface{ OperationTimeout() time.Duration }); ok && t.OperationTimeout() > time.Duration(h.Timeout) {
 				h.logger.Warn("a backend's request_timeout is longer than the handler's timeout: a slow server is answered unavailable before it can answer",
 					zap.String("backend", nb.Name), zap.Duration("request_timeout", t.OperationTimeout()), zap.Duration("timeout", time.Duration(h.Timeout)))
 			}

@@ -289,27 +289,31 @@ func TestSecretMissingWrongAndRight(t *testing.T) {
 }
 
 func TestMaxConcurrentQueuesWithinTheDeadline(t *testing.T) {
-	fakeMaxInFlight.Store(0)
-	s := startCaddy(t, "", `loginshare {
+	for _, module := range fakeModules {
+		t.Run(module, func(t *testing.T) {
+			fakeMaxInFlight.Store(0)
+			s := startCaddy(t, "", fmt.Sprintf(`loginshare {
 	timeout 2s
 	failure_delay 1ms
 	failure_jitter 1ms
 	max_concurrent 1
 	throttle off
-	backend testfake {
-		name queue
+	backend %s {
+		name %s
 		hold 150ms
 		user jdoe s3cret
 	}
-}`)
-	results := concurrentLogins(s, 3)
-	for _, r := range results {
-		if r.Doc.Result != "1" {
-			t.Errorf("queued login failed: %s", r.Body)
-		}
-	}
-	if m := fakeMaxInFlight.Load(); m != 1 {
-		t.Errorf("%d backend calls ran at once, bound is 1", m)
+}`, module, uniqueName("queue")))
+			results := concurrentLogins(s, 3)
+			for _, r := range results {
+				if r.Doc.Result != "1" {
+					t.Errorf("queued login failed: %s", r.Body)
+				}
+			}
+			if m := fakeMaxInFlight.Load(); m != 1 {
+				t.Errorf("%d backend calls ran at once, bound is 1", m)
+			}
+		})
 	}
 }
 

@@ -5,13 +5,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"io"
 	"math/rand/v2"
-	"mime"
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -113,10 +110,10 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a *attempt) []b
 		return h.fail(a, class, reason)
 	}
 	c := backends.Credentials{
-		Username:  form["username"],
-		Password:  form["password"],
-		IPAddress: form["ipaddress"],
-		Interface: form["interface"],
+		Username:  form.get(fieldUsername),
+		Password:  form.get(fieldPassword),
+		IPAddress: form.get(fieldIPAddress),
+		Interface: form.get(fieldInterface),
 	}
 	a.username, a.ipaddress, a.iface = c.Username, c.IPAddress, c.Interface
 
@@ -219,14 +216,14 @@ func (h *Handler) login(parent context.Context, a *attempt, c backends.Credentia
 		g.bg = context.WithoutCancel(ctx)
 		ctx = backends.WithGate(ctx, g.gate)
 	}
-	chain := h.userChain
+	chain, prompt := h.userChain, h.userPrompt
 	if a.endpoint == endpointStaff {
-		chain = h.staffChain
+		chain, prompt = h.staffChain, h.staffPrompt
 	}
 	if !m.usesGroups() {
 		ctx = backends.WithoutGroups(ctx)
 	}
-	res, acquired := h.authenticate(ctx, chain, c)
+	res, acquired := h.authenticate(ctx, chain, prompt, c)
 	if !acquired {
 		res = backends.Result{Err: backends.Errorf(backends.Unavailable, "no backend slot free before the deadline (max_concurrent)"), Class: backends.Unavailable}
 	}
@@ -265,10 +262,12 @@ func (h *Handler) login(parent context.Context, a *attempt, c backends.Credentia
 }
 
 // authenticate runs the backends under the concurrency bound. The answer
-// never waits past ctx's deadline, even for a backend that ignores ctx: the
-// work then finishes in the background and only then frees its slot, so
-// max_concurrent bounds the backend work actually running.
-func (h *Handler) authenticate(ctx context.Context, chain []backends.Named, c backends.Credentials) (backends.Result, bool) {
+// never waits past ctx's deadline, even for a backend that ignores ctx: such
+// a chain runs on a goroutine of its own, whose work then finishes in the
+// background and only then frees its slot, so max_concurrent bounds the
+// backend work actually running. A chain of backends.Prompt backends
+// (prompt) keeps that promise itself and runs on the request's goroutine.
+func (h *Handler) authenticate(ctx context.Context, chain []backends.Named, prompt bool, c backends.Credentials) (backends.Result, bool) {
 	select {
 	case h.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -278,17 +277,11 @@ func (h *Handler) authenticate(ctx context.Context, chain []backends.Named, c ba
 		<-h.sem
 		return backends.Result{}, false
 	}
+	if prompt {
+		return h.combine(ctx, chain, c), true
+	}
 	done := make(chan backends.Result, 1)
-	go func() {
-		defer func() { <-h.sem }()
-		defer func() {
-			if p := recover(); p != nil {
-				h.logger.Error("panic in a backend; answered unavailable", zap.String("panic_type", typeName(p)))
-				done <- backends.Result{Err: backends.Errorf(backends.Unavailable, "internal error"), Class: backends.Unavailable}
-			}
-		}()
-		done <- backends.Combine(ctx, chain, c)
-	}()
+	go func() { done <- h.combine(ctx, chain, c) }()
 	select {
 	case res := <-done:
 		return res, true
@@ -300,13 +293,26 @@ func (h *Handler) authenticate(ctx context.Context, chain []backends.Named, c ba
 	}
 }
 
+// combine asks the chain and frees the slot authenticate took; a panic in a
+// backend is answered unavailable.
+func (h *Handler) combine(ctx context.Context, chain []backends.Named, c backends.Credentials) (res backends.Result) {
+	defer func() { <-h.sem }()
+	defer func() {
+		if p := recover(); p != nil {
+			h.logger.Error("panic in a backend; answered unavailable", zap.String("panic_type", typeName(p)))
+			res = backends.Result{Err: backends.Errorf(backends.Unavailable, "internal error"), Class: backends.Unavailable}
+		}
+	}()
+	return backends.Combine(ctx, chain, c)
+}
+
 // readForm parses the body under MaxBody and applies the field checks. It reads
 // the form body only (the equivalent of r.PostForm): credentials in a query
 // string are ignored.
-func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, a *attempt) (map[string]string, backends.Class, string) {
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, a *attempt) (loginForm, backends.Class, string) {
 	if r.ContentLength > h.MaxBody {
 		a.status = http.StatusRequestEntityTooLarge
-		return nil, backends.BadRequest, "body larger than max_body"
+		return loginForm{}, backends.BadRequest, "body larger than max_body"
 	}
 	// The body is read under the request's own deadline: Caddy's idle
 	// timeout restarts with every byte, so a client trickling one byte at a
@@ -317,61 +323,61 @@ func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, a *attempt) (
 	deadlineSet := rc.SetReadDeadline(a.start.Add(time.Duration(h.Timeout))) == nil
 	// Only the body is parsed (r.ParseForm would also parse the query string,
 	// so a stray character in the configured URL would fail every login).
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.MaxBody))
+	bp := bodyBuffers.Get().(*[]byte)
+	raw, err := readBody(r.Body, h.MaxBody, *bp)
+	body := string(raw) // the fields are substrings of this copy
+	if cap(raw) <= maxPooledBody {
+		clear(raw) // no password waits in the pool for the next request
+		*bp = raw[:0]
+		bodyBuffers.Put(bp)
+	}
 	if err != nil {
-		var mbe *http.MaxBytesError
 		var ne net.Error
 		switch {
-		case errors.As(err, &mbe):
+		case errors.Is(err, errBodyTooLarge):
 			a.status = http.StatusRequestEntityTooLarge
-			return nil, backends.BadRequest, "body larger than max_body"
+			return loginForm{}, backends.BadRequest, "body larger than max_body"
 		case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 			a.status = http.StatusRequestTimeout
-			return nil, backends.BadRequest, "body not received within timeout"
+			return loginForm{}, backends.BadRequest, "body not received within timeout"
 		}
-		return nil, backends.BadRequest, "body could not be read"
+		return loginForm{}, backends.BadRequest, "body could not be read"
 	}
 	if deadlineSet {
 		// The connection may carry the next request: lift our ceiling.
 		_ = rc.SetReadDeadline(time.Time{})
 	}
-	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/x-www-form-urlencoded" {
-		return nil, backends.BadRequest, "content type is not application/x-www-form-urlencoded"
+	if !isFormContentType(r.Header.Get("Content-Type")) {
+		return loginForm{}, backends.BadRequest, "content type is not application/x-www-form-urlencoded"
 	}
-	form, err := url.ParseQuery(string(body))
+	form, err := parseLoginForm(body)
 	if err != nil {
-		return nil, backends.BadRequest, "unparsable form body"
+		return loginForm{}, backends.BadRequest, "unparsable form body"
 	}
-	out := make(map[string]string, 4)
-	for _, name := range [...]string{"username", "password", "ipaddress", "interface"} {
-		vals := form[name]
+	for i, name := range formFields {
+		v := form.values[i]
 		switch {
-		case len(vals) > 1:
-			return nil, backends.BadRequest, "duplicate field " + name
-		case len(vals) == 0:
+		case form.count[i] > 1:
+			return loginForm{}, backends.BadRequest, "duplicate field " + name
+		case form.count[i] == 0:
 			continue
+		case len(v) > h.MaxFieldBytes:
+			return loginForm{}, backends.BadRequest, "field " + name + " longer than max_field_bytes"
+		case strings.IndexByte(v, 0) >= 0:
+			return loginForm{}, backends.BadRequest, "NUL byte in field " + name
+		case !utf8.ValidString(v):
+			return loginForm{}, backends.BadRequest, "invalid UTF-8 in field " + name
 		}
-		v := vals[0]
-		if len(v) > h.MaxFieldBytes {
-			return nil, backends.BadRequest, "field " + name + " longer than max_field_bytes"
-		}
-		if strings.IndexByte(v, 0) >= 0 {
-			return nil, backends.BadRequest, "NUL byte in field " + name
-		}
-		if !utf8.ValidString(v) {
-			return nil, backends.BadRequest, "invalid UTF-8 in field " + name
-		}
-		out[name] = v
 	}
 	// The typed username is logged from here on; it passed the checks above.
-	a.username, a.ipaddress, a.iface = out["username"], out["ipaddress"], out["interface"]
-	if strings.TrimSpace(out["username"]) == "" {
-		return nil, backends.BadRequest, "empty username"
+	a.username, a.ipaddress, a.iface = form.get(fieldUsername), form.get(fieldIPAddress), form.get(fieldInterface)
+	if strings.TrimSpace(form.get(fieldUsername)) == "" {
+		return loginForm{}, backends.BadRequest, "empty username"
 	}
-	if strings.TrimSpace(out["password"]) == "" {
-		return nil, backends.BadRequest, "empty password"
+	if strings.TrimSpace(form.get(fieldPassword)) == "" {
+		return loginForm{}, backends.BadRequest, "empty password"
 	}
-	return out, "", ""
+	return form, "", ""
 }
 
 // isSHA1Hex reports whether s looks like the SHA-1 Kayako's staff

@@ -11,9 +11,7 @@ func (h *Handler) Chains() (user, staff []backends.Named) {
 	unwrap := func(chain []backends.Named) []backends.Named {
 		out := make([]backends.Named, 0, len(chain))
 		for _, nb := range chain {
-			if t, ok := nb.Backend.(timedBackend); ok {
-				nb.Backend = t.Backend
-			}
+			nb.Backend = unwrapTimed(nb.Backend)
 			out = append(out, nb)
 		}
 		return out

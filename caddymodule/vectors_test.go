@@ -498,23 +498,32 @@ func TestUserWithoutEmailIsRefused(t *testing.T) {
 }
 
 func TestT45PanicStillAnswersAFailureDocument(t *testing.T) {
-	s := startCaddy(t, "", fmt.Sprintf(`loginshare {
+	for _, module := range fakeModules {
+		t.Run(module, func(t *testing.T) {
+			name := uniqueName("t45")
+			// max_concurrent 1: a panic that kept its slot would leave the
+			// second login waiting for it, never reaching the backend.
+			s := startCaddy(t, "", fmt.Sprintf(`loginshare {
 	%s
-	backend testfake {
-		name t45
+	timeout 1s
+	max_concurrent 1
+	backend %s {
+		name %s
 		panic
 	}
-}`, fastFail))
-	r := s.post("/loginshare/user", form("username", "jdoe", "password", "s3cret"))
-	mustFail(t, r, 200, DefaultMessageUnavail)
-	if strings.Contains(r.Body, "internal detail") || strings.Contains(r.Body, "goroutine") {
-		t.Errorf("internal text leaked: %s", r.Body)
-	}
-	// The server survives and keeps answering.
-	r = s.post("/loginshare/user", form("username", "jdoe", "password", "s3cret"))
-	mustFail(t, r, 200, DefaultMessageUnavail)
-	if fakeCount("t45") != 2 {
-		t.Errorf("backend calls %d", fakeCount("t45"))
+}`, fastFail, module, name))
+			r := s.post("/loginshare/user", form("username", "jdoe", "password", "s3cret"))
+			mustFail(t, r, 200, DefaultMessageUnavail)
+			if strings.Contains(r.Body, "internal detail") || strings.Contains(r.Body, "goroutine") {
+				t.Errorf("internal text leaked: %s", r.Body)
+			}
+			// The server survives and keeps answering.
+			r = s.post("/loginshare/user", form("username", "jdoe", "password", "s3cret"))
+			mustFail(t, r, 200, DefaultMessageUnavail)
+			if fakeCount(name) != 2 {
+				t.Errorf("backend calls %d, want 2", fakeCount(name))
+			}
+		})
 	}
 }
 
@@ -565,17 +574,25 @@ func TestUnavailableBackendAnswersUnavailableAndNextBackendIsAsked(t *testing.T)
 }
 
 func TestT44BlockedBackendAnswersWithinTimeout(t *testing.T) {
-	s := startCaddy(t, "", `loginshare {
+	for _, module := range fakeModules {
+		t.Run(module, func(t *testing.T) {
+			s := startCaddy(t, "", fmt.Sprintf(`loginshare {
 	timeout 300ms
 	failure_delay 1ms
 	failure_jitter 1ms
-	backend testfake {
-		name t44
+	backend %s {
+		name %s
 		block
 	}
-}`)
-	r := s.post("/loginshare/user", form("username", "jdoe", "password", "s3cret"))
-	mustFail(t, r, 200, DefaultMessageUnavail)
+}`, module, uniqueName("t44")))
+			start := time.Now()
+			r := s.post("/loginshare/user", form("username", "jdoe", "password", "s3cret"))
+			mustFail(t, r, 200, DefaultMessageUnavail)
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("answered after %v; timeout is 300ms", d)
+			}
+		})
+	}
 }
 
 // TestQuickStartCaddyfileServesTheDemoAccounts runs Caddyfile.example (on

@@ -707,6 +707,15 @@ func TestSetHeaders(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
+	// Adding to one header leaves the others as they were.
+	h.Add("Content-Type", "x")
+	h.Add("Cache-Control", "y")
+	if got := h.Values("Cache-Control"); len(got) != 2 || got[0] != "no-store" || got[1] != "y" {
+		t.Errorf("Cache-Control after Add = %q", got)
+	}
+	if got := h.Values("X-Content-Type-Options"); len(got) != 1 || got[0] != "nosniff" {
+		t.Errorf("X-Content-Type-Options after adding to the others = %q", got)
+	}
 }
 
 // isXMLChar is the XML 1.0 Char production, stated directly.

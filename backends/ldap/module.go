@@ -268,6 +268,12 @@ func (l *LDAP) warnTransport() {
 // handler warns when it exceeds the handler's whole-request timeout.
 func (l *LDAP) OperationTimeout() time.Duration { return time.Duration(l.RequestTimeout) }
 
+// ReturnsPromptly makes the backend backends.Prompt: every directory
+// operation runs under a socket deadline no later than ctx's (and the socket
+// is closed when ctx ends), dials and pool waits select on ctx, and nothing
+// else blocks, so the handler asks it on the request's goroutine.
+func (l *LDAP) ReturnsPromptly() {}
+
 // check validates the configuration after the preset was applied.
 func (l *LDAP) check() error {
 	if len(l.Servers) == 0 {
@@ -533,5 +539,6 @@ var (
 	_ caddy.Validator    = (*LDAP)(nil)
 	_ caddy.CleanerUpper = (*LDAP)(nil)
 	_ backends.Backend   = (*LDAP)(nil)
+	_ backends.Prompt    = (*LDAP)(nil)
 	_ backends.Prober    = (*LDAP)(nil)
 )
