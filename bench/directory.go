@@ -32,10 +32,10 @@ func groupName(g int) string {
 func groupDN(name string) string { return "cn=" + name + "," + slapdtest.GroupsDN }
 
 // startDirectory starts the private slapd (slapdtest's fixture, ldaps://
-// with its own CA) and adds the benchmark's people and groups online, so
-// the memberof overlay maintains memberOf.
-func startDirectory(users int) (*slapdtest.Server, error) {
-	s, err := slapdtest.Launch(slapdtest.Options{})
+// with its own CA, RSA-2048 keys when rsaKeys) and adds the benchmark's
+// people and groups online, so the memberof overlay maintains memberOf.
+func startDirectory(users int, rsaKeys bool) (*slapdtest.Server, error) {
+	s, err := slapdtest.Launch(slapdtest.Options{RSAKeys: rsaKeys})
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,7 @@ type options struct {
 	profile     string
 	goBench     bool
 	quick       bool
+	serverKey   string
 }
 
 func main() {
@@ -82,6 +83,7 @@ func run() int {
 	flag.IntVar(&o.bcryptCost, "bcrypt-cost", 10, "bcrypt cost of the static backend's hashes (the README's examples use 10)")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of each module Caddy, from one extra run (admin API on loopback)")
 	flag.BoolVar(&o.goBench, "gobench", true, "also run caddymodule's handler-overhead and heap benchmarks")
+	flag.StringVar(&o.serverKey, "server-key", "rsa2048", "key type of slapd's CA and certificate: rsa2048 (as AD Certificate Services and the usual openssl recipes issue) or p256; it sets what each new TLS connection costs, which the naive peer pays per request")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: -d 2s -warmup 1s -runs 1, shorter Go benchmarks")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]   (from the repository root)\nneeds the Debian packages: %s\n", debianPackages)
@@ -110,6 +112,10 @@ func run() int {
 			return 2
 		}
 		o.configs = append(o.configs, c)
+	}
+	if o.serverKey != "rsa2048" && o.serverKey != "p256" {
+		fmt.Fprintf(os.Stderr, "bench: -server-key %q: want rsa2048 or p256\n", o.serverKey)
+		return 2
 	}
 	if o.runs < 1 || o.conns < 1 || o.threads < 1 || o.users < groupCount || o.dur < time.Second {
 		fmt.Fprintln(os.Stderr, "bench: -runs, -c, -t must be ≥ 1, -users ≥ 10, -d ≥ 1s")
@@ -201,8 +207,8 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 		}
 	}
 
-	progress("starting slapd with %d accounts (ldaps://)", o.users)
-	if dir, err = startDirectory(o.users); err != nil {
+	progress("starting slapd with %d accounts (ldaps://, %s certificate)", o.users, o.serverKey)
+	if dir, err = startDirectory(o.users, o.serverKey == "rsa2048"); err != nil {
 		return err
 	}
 	phpRoot, fpmPort, err := startFPM(tl.fpm, root, dir, o.fpmWorkers)
@@ -304,8 +310,8 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 
 	out := os.Stdout
 	fmt.Fprintf(out, "\n## caddy-loginshare benchmark (bench/)\n\n")
-	fmt.Fprintf(out, "%d CPUs, %s; slapd with %d accounts over ldaps://; wrk -t%d -c%d -d%s; raw loops %d goroutines; medians of %d run(s).\n",
-		runtime.NumCPU(), runtime.Version(), o.users, o.threads, o.conns, o.dur, o.conns, o.runs)
+	fmt.Fprintf(out, "%d CPUs, %s; slapd with %d accounts over ldaps:// (%s certificate); wrk -t%d -c%d -d%s; raw loops %d goroutines; medians of %d run(s).\n",
+		runtime.NumCPU(), runtime.Version(), o.users, o.serverKey, o.threads, o.conns, o.dur, o.conns, o.runs)
 	fmt.Fprintf(out, "Load average before: %s; after: %s.\n\n", loadBefore, loadAfter)
 	rows := res.rows(ts, rawKeys)
 	writeTable(out, rows)

@@ -16,9 +16,11 @@ package slapdtest
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
@@ -141,6 +143,12 @@ type Options struct {
 	// per operation (the bind DN, never the password) in Server.LogFile, so
 	// a test can count the binds that reached the directory (BindCount).
 	StatsLog bool
+	// RSAKeys makes the test CA and the server certificate RSA-2048 keys
+	// (as Active Directory Certificate Services and the usual openssl
+	// recipes issue) instead of P-256: a full TLS handshake then costs the
+	// server an RSA-2048 signature, several times a P-256 one. For the
+	// benchmark harness's per-request-connection peer; tests need not care.
+	RSAKeys bool
 }
 
 // Start runs a private slapd for t, stopped (by PID) in t.Cleanup.
@@ -464,7 +472,7 @@ func (s *Server) writeFiles() error {
 			return err
 		}
 	}
-	cs, err := makeCerts(s.opts.RequireClientCert)
+	cs, err := makeCerts(s.opts.RequireClientCert, s.opts.RSAKeys)
 	if err != nil {
 		return err
 	}
@@ -541,9 +549,15 @@ type certs struct {
 	caPEM, serverCert, serverKey, clientCert, clientKey []byte
 }
 
-func makeCerts(client bool) (certs, error) {
+func makeCerts(client, rsaKeys bool) (certs, error) {
 	var cs certs
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	newKey := func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
+	leafUsage := x509.KeyUsageDigitalSignature
+	if rsaKeys {
+		newKey = func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) }
+		leafUsage |= x509.KeyUsageKeyEncipherment // as AD's and openssl's server certificates have
+	}
+	caKey, err := newKey()
 	if err != nil {
 		return cs, err
 	}
@@ -557,26 +571,26 @@ func makeCerts(client bool) (certs, error) {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, caKey.Public(), caKey)
 	if err != nil {
 		return cs, err
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
 	cs.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	cs.serverCert, cs.serverKey, err = signLeaf(caCert, caKey, &x509.Certificate{
+	cs.serverCert, cs.serverKey, err = signLeaf(caCert, caKey, newKey, &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "localhost"},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
 		DNSNames:     []string{"localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
+		KeyUsage:     leafUsage,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	if err != nil || !client {
 		return cs, err
 	}
-	cs.clientCert, cs.clientKey, err = signLeaf(caCert, caKey, &x509.Certificate{
+	cs.clientCert, cs.clientKey, err = signLeaf(caCert, caKey, newKey, &x509.Certificate{
 		SerialNumber: big.NewInt(3),
 		Subject:      pkix.Name{CommonName: "slapdtest client"},
 		NotBefore:    now.Add(-time.Hour),
@@ -587,14 +601,14 @@ func makeCerts(client bool) (certs, error) {
 	return cs, err
 }
 
-// signLeaf makes a fresh P-256 key and signs tmpl with the CA: certificate
-// and PKCS#8 key, PEM-encoded.
-func signLeaf(ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// signLeaf makes a fresh key with newKey and signs tmpl with the CA:
+// certificate and PKCS#8 key, PEM-encoded.
+func signLeaf(ca *x509.Certificate, caKey crypto.Signer, newKey func() (crypto.Signer, error), tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
+	key, err := newKey()
 	if err != nil {
 		return nil, nil, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {
 		return nil, nil, err
 	}

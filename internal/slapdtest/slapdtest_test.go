@@ -1,7 +1,11 @@
 package slapdtest_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/tls"
+	"fmt"
+	"strings"
 	"testing"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -115,5 +119,38 @@ func TestRequireClientCert(t *testing.T) {
 	defer c4.Close()
 	if err := c4.StartTLS(noCert); err == nil {
 		refused("StartTLS", c4.Bind(slapdtest.JDoeDN, slapdtest.Password))
+	}
+}
+
+func TestRSAKeys(t *testing.T) {
+	for _, tc := range []struct {
+		rsaKeys bool
+		want    string
+	}{{false, "ECDSA P-256"}, {true, "RSA-2048"}} {
+		s := slapdtest.StartWith(t, slapdtest.Options{RSAKeys: tc.rsaKeys})
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(s.LDAPSURL, "ldaps://"), s.TLSConfig())
+		if err != nil {
+			t.Fatalf("%s: %v", tc.want, err)
+		}
+		chain := conn.ConnectionState().PeerCertificates
+		conn.Close()
+		got := ""
+		switch k := chain[0].PublicKey.(type) {
+		case *rsa.PublicKey:
+			got = fmt.Sprintf("RSA-%d", k.N.BitLen())
+		case *ecdsa.PublicKey:
+			got = "ECDSA " + k.Curve.Params().Name
+		}
+		if got != tc.want {
+			t.Errorf("RSAKeys %v: server key %s, want %s", tc.rsaKeys, got, tc.want)
+		}
+		c, err := goldap.DialURL(s.LDAPSURL, goldap.DialWithTLSConfig(s.TLSConfig()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Bind(slapdtest.JDoeDN, slapdtest.Password); err != nil {
+			t.Errorf("%s: bind over ldaps://: %v", tc.want, err)
+		}
+		c.Close()
 	}
 }
