@@ -3,6 +3,7 @@ package ldap
 import (
 	"context"
 	"strings"
+	"unicode/utf8"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -15,25 +16,44 @@ type groupSet struct {
 	seen map[string]bool
 }
 
-func (gs *groupSet) add(g backends.Group) bool {
-	k := normDN(g.DN)
-	if gs.seen[k] {
+// has reports whether the group with this DN was collected already.
+func (gs *groupSet) has(d groupDN) bool { return gs.seen[d.key] }
+
+func (gs *groupSet) add(d groupDN, name string) bool {
+	if gs.seen[d.key] {
 		return false
 	}
-	gs.seen[k] = true
-	gs.list = append(gs.list, g)
+	gs.seen[d.key] = true
+	gs.list = append(gs.list, backends.Group{DN: d.dn, Name: name})
 	return true
 }
 
-// normDN is a comparison key for a DN: parsed and lowercased when it
-// parses, lowercased otherwise.
-func normDN(dn string) string {
-	d, err := goldap.ParseDN(dn)
+// groupDN is what one reading of a group's DN tells: the DN, its comparison
+// key (types and values lower-cased, as parsed; the lower-cased text when
+// it does not parse) and its first RDN's value, with whether that RDN's
+// type is cn.
+type groupDN struct {
+	dn, key, rdn string
+	isCN         bool
+}
+
+// readGroupDN reads dn once. DNs in the plain form directories write
+// (type=value pairs without escapes, quotes, multi-valued RDNs or spaces
+// around the separators) are read directly; any other goes to
+// goldap.ParseDN, which costs about a microsecond and 26 allocations, and
+// a person in AD is often in dozens of groups.
+func readGroupDN(dn string) groupDN {
+	if d, ok := readPlainDN(dn); ok {
+		return d
+	}
+	d := groupDN{dn: dn}
+	parsed, err := goldap.ParseDN(dn)
 	if err != nil {
-		return strings.ToLower(dn)
+		d.key = strings.ToLower(dn)
+		return d
 	}
 	var b strings.Builder
-	for i, r := range d.RDNs {
+	for i, r := range parsed.RDNs {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -46,18 +66,68 @@ func normDN(dn string) string {
 			b.WriteString(strings.ToLower(a.Value))
 		}
 	}
-	return b.String()
+	d.key = b.String()
+	if len(parsed.RDNs) > 0 && len(parsed.RDNs[0].Attributes) > 0 {
+		a := parsed.RDNs[0].Attributes[0]
+		d.rdn, d.isCN = a.Value, strings.EqualFold(a.Type, "cn")
+	}
+	return d
 }
 
-// firstRDN returns the value of the first RDN when its type is cn.
-func firstRDN(dn string) (string, bool) {
-	d, err := goldap.ParseDN(dn)
-	if err != nil || len(d.RDNs) == 0 || len(d.RDNs[0].Attributes) == 0 {
-		return "", false
+// readPlainDN reads a DN made only of type=value RDNs whose type is a
+// keyword (a letter, then letters, digits and hyphens) and whose value is
+// non-empty, valid UTF-8, free of \ " + # ; < > = , and NUL, and neither
+// starts nor ends with a space. What it reads equals ParseDN's reading
+// (held to it by a property test); ok is false for anything else.
+func readPlainDN(dn string) (groupDN, bool) {
+	if dn == "" || !utf8.ValidString(dn) {
+		return groupDN{}, false
 	}
-	a := d.RDNs[0].Attributes[0]
-	return a.Value, strings.EqualFold(a.Type, "cn")
+	d := groupDN{dn: dn}
+	for i, rest := 0, dn; ; i++ {
+		rdn, more, found := strings.Cut(rest, ",")
+		typ, val, ok := strings.Cut(rdn, "=")
+		if !ok || !plainType(typ) || !plainValue(val) {
+			return groupDN{}, false
+		}
+		if i == 0 {
+			d.rdn, d.isCN = val, strings.EqualFold(typ, "cn")
+		}
+		if !found {
+			break
+		}
+		rest = more
+	}
+	d.key = strings.ToLower(dn)
+	return d, true
 }
+
+func plainType(t string) bool {
+	if t == "" || !isASCIILetter(t[0]) {
+		return false
+	}
+	for i := 1; i < len(t); i++ {
+		if c := t[i]; !isASCIILetter(c) && !('0' <= c && c <= '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func plainValue(v string) bool {
+	if v == "" || v[0] == ' ' || v[len(v)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '\\', '"', '+', '#', ';', '<', '>', '=', ',', 0:
+			return false
+		}
+	}
+	return true
+}
+
+func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // groups runs every configured lookup and merges the results.
 func (l *LDAP) groups(ctx context.Context, e *goldap.Entry, username string, search searchFunc) ([]backends.Group, error) {
@@ -100,11 +170,9 @@ func describeGroups(list []backends.Group) string {
 // cn is looked up for group_name_attribute.
 func (l *LDAP) memberOf(ctx context.Context, e *goldap.Entry, gs *groupSet, search searchFunc) error {
 	for _, dn := range e.GetEqualFoldAttributeValues("memberOf") {
-		name, err := l.groupName(ctx, dn, nil, search)
-		if err != nil {
+		if _, err := l.addDN(ctx, dn, nil, gs, search); err != nil {
 			return err
 		}
-		gs.add(backends.Group{DN: dn, Name: name})
 	}
 	return nil
 }
@@ -112,13 +180,12 @@ func (l *LDAP) memberOf(ctx context.Context, e *goldap.Entry, gs *groupSet, sear
 // groupName: the first RDN's value when it is cn, else the entry's
 // group_name_attribute (read with one base search when entry is nil), else
 // the first RDN's value whatever its type.
-func (l *LDAP) groupName(ctx context.Context, dn string, entry *goldap.Entry, search searchFunc) (string, error) {
-	rdn, isCN := firstRDN(dn)
-	if isCN {
-		return rdn, nil
+func (l *LDAP) groupName(ctx context.Context, d groupDN, entry *goldap.Entry, search searchFunc) (string, error) {
+	if d.isCN {
+		return d.rdn, nil
 	}
 	if entry == nil {
-		req := goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, l.timeLimit(), false,
+		req := goldap.NewSearchRequest(d.dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, l.timeLimit(), false,
 			"(objectClass=*)", []string{l.GroupNameAttribute}, nil)
 		res, err := search(ctx, req)
 		switch {
@@ -133,10 +200,24 @@ func (l *LDAP) groupName(ctx context.Context, dn string, entry *goldap.Entry, se
 			return v, nil
 		}
 	}
-	if rdn != "" {
-		return rdn, nil
+	if d.rdn != "" {
+		return d.rdn, nil
 	}
-	return dn, nil
+	return d.dn, nil
+}
+
+// addDN adds the group dn names, unless it was collected already (then
+// nothing is looked up); entry is its entry when a search returned it.
+func (l *LDAP) addDN(ctx context.Context, dn string, entry *goldap.Entry, gs *groupSet, search searchFunc) (bool, error) {
+	d := readGroupDN(dn)
+	if gs.has(d) {
+		return false, nil
+	}
+	name, err := l.groupName(ctx, d, entry, search)
+	if err != nil {
+		return false, err
+	}
+	return gs.add(d, name), nil
 }
 
 // groupSearch adds the groups filter finds under group_base_dn; added, when
@@ -149,11 +230,11 @@ func (l *LDAP) groupSearch(ctx context.Context, filter string, gs *groupSet, sea
 		return err
 	}
 	for _, ge := range res.Entries {
-		name, err := l.groupName(ctx, ge.DN, ge, search)
+		isNew, err := l.addDN(ctx, ge.DN, ge, gs, search)
 		if err != nil {
 			return err
 		}
-		if gs.add(backends.Group{DN: ge.DN, Name: name}) && added != nil {
+		if isNew && added != nil {
 			*added = append(*added, ge.DN)
 		}
 	}
@@ -167,11 +248,11 @@ func (l *LDAP) groupSearch(ctx context.Context, filter string, gs *groupSet, sea
 func (l *LDAP) traverse(ctx context.Context, e *goldap.Entry, gs *groupSet, search searchFunc) error {
 	var frontier []string
 	for _, dn := range e.GetEqualFoldAttributeValues("memberOf") {
-		name, err := l.groupName(ctx, dn, nil, search)
+		isNew, err := l.addDN(ctx, dn, nil, gs, search)
 		if err != nil {
 			return err
 		}
-		if gs.add(backends.Group{DN: dn, Name: name}) {
+		if isNew {
 			frontier = append(frontier, dn)
 		}
 	}
