@@ -17,7 +17,29 @@ type sample struct {
 }
 
 // results holds every measurement of every run: key → one sample per run.
+// A target's raw reference is measured right before it in each run, under
+// pairKey.
 type results map[string][]sample
+
+// pairKey names the raw measurement taken right before t.
+func pairKey(t *target) string { return t.ref + "@" + t.name }
+
+// rawRate is a raw reference's median over every measurement of it in run
+// (all runs when run < 0).
+func (r results) rawRate(ref string, run int) float64 {
+	var xs []float64
+	for k, ss := range r {
+		if !strings.HasPrefix(k, ref+"@") {
+			continue
+		}
+		for i, s := range ss {
+			if run < 0 || i == run {
+				xs = append(xs, s.rate)
+			}
+		}
+	}
+	return median(xs)
+}
 
 // limit is what LDAP (or hash) work and HTTP work sharing the same cores
 // allow: 1 / (1/raw + 1/http).
@@ -81,7 +103,7 @@ type row struct {
 func (r results) rows(ts []*target, rawKeys []string) []row {
 	var out []row
 	for _, k := range rawKeys {
-		out = append(out, row{label: rawLabels[k], rate: r.per(func(i int) float64 { return r.rate(k, i) }),
+		out = append(out, row{label: rawLabels[k], rate: r.rawRate(k, -1),
 			tail: math.NaN(), limit: math.NaN(), ofLimit: math.NaN(), ofRaw: math.NaN(), ofNaive: math.NaN()})
 	}
 	for _, t := range ts {
@@ -92,10 +114,10 @@ func (r results) rows(ts []*target, rawKeys []string) []row {
 		w.p99 = time.Duration(r.per(func(i int) float64 { return float64(r[k][i].p99) }))
 		w.tail = r.per(func(i int) float64 { return float64(r[k][i].p99) / float64(r[k][i].p50) })
 		if t.ref != "" {
-			lim := func(i int) float64 { return limit(r.rate(t.ref, i), r.rate("http", i)) }
+			lim := func(i int) float64 { return limit(r.rate(pairKey(t), i), r.rate("http", i)) }
 			w.limit = r.per(lim)
 			w.ofLimit = r.per(func(i int) float64 { return r.rate(k, i) / lim(i) })
-			w.ofRaw = r.per(func(i int) float64 { return r.rate(k, i) / r.rate(t.ref, i) })
+			w.ofRaw = r.per(func(i int) float64 { return r.rate(k, i) / r.rate(pairKey(t), i) })
 			if t.ref != rawBcrypt { // the naive peer does LDAP work, not hashing
 				w.ofNaive = r.per(func(i int) float64 { return r.rate(k, i) / r.rate("naive", i) })
 			}
@@ -206,10 +228,10 @@ func writePerRun(w io.Writer, r results, ts []*target, loads []string) {
 	}
 	fmt.Fprintln(w)
 	for i := range loads {
-		fmt.Fprintf(w, "| %d | %s | %s | %s |", i+1, loads[i], thousands(r.rate(rawSearchBind, i)), thousands(r.rate("http", i)))
+		fmt.Fprintf(w, "| %d | %s | %s | %s |", i+1, loads[i], thousands(r.rawRate(rawSearchBind, i)), thousands(r.rate("http", i)))
 		for _, t := range ts {
 			if t.ref != "" {
-				fmt.Fprintf(w, " %s |", ratio(r.rate(t.name, i)/limit(r.rate(t.ref, i), r.rate("http", i)), 2))
+				fmt.Fprintf(w, " %s |", ratio(r.rate(t.name, i)/limit(r.rate(pairKey(t), i), r.rate("http", i)), 2))
 			}
 		}
 		fmt.Fprintln(w)

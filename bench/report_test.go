@@ -48,17 +48,24 @@ func TestLimitAndRatiosAreMediansOfPerRunValues(t *testing.T) {
 	if median([]float64{3, 1, 2}) != 2 || median([]float64{4, 1, 2, 3}) != 2.5 {
 		t.Error("median")
 	}
-	// Run 2 is slow for everyone; the ratio within each run stays 0.5.
+	// Run 2 is slow for everyone; the ratio within each run stays 0.5. The
+	// raw reference is the one measured right before the module, and the
+	// raw row is the median of every raw measurement.
 	r := results{
-		"raw":    {{rate: 6000}, {rate: 3000}, {rate: 6000}},
+		"raw@preset": {{rate: 6000}, {rate: 3000}, {rate: 6000}},
+		"raw@naive":  {{rate: 6000}, {rate: 3000}, {rate: 3000}},
 		"http":   {{rate: 20000}, {rate: 10000}, {rate: 20000}},
 		"naive":  {{rate: 300}, {rate: 150}, {rate: 300}},
 		"preset": {{rate: 2307.69, p50: 4 * time.Millisecond, p99: 8 * time.Millisecond}, {rate: 1153.85, p50: 8 * time.Millisecond, p99: 16 * time.Millisecond}, {rate: 2307.69, p50: 4 * time.Millisecond, p99: 8 * time.Millisecond}},
 	}
 	ts := []*target{{name: "preset", label: "module", ref: "raw", module: true}}
 	rows := r.rows(ts, []string{"raw"})
+	if rows[0].rate != 4500 {
+		t.Errorf("raw row %v, want the median of all six raw measurements (4500)", rows[0].rate)
+	}
 	m := rows[len(rows)-1]
-	if math.Abs(m.ofLimit-0.5) > 0.001 || math.Abs(m.ofRaw-2307.69/6000) > 0.001 || math.Abs(m.ofNaive-7.69) > 0.01 || m.tail != 2 {
+	if math.IsNaN(m.ofLimit) || math.IsNaN(m.ofRaw) || math.IsNaN(m.ofNaive) || math.IsNaN(m.tail) ||
+		math.Abs(m.ofLimit-0.5) > 0.001 || math.Abs(m.ofRaw-2307.69/6000) > 0.001 || math.Abs(m.ofNaive-7.69) > 0.01 || m.tail != 2 {
 		t.Errorf("module row %+v", m)
 	}
 }
@@ -92,9 +99,9 @@ func TestTableFormatting(t *testing.T) {
 
 func TestPerRunTableShowsEachRunsRatio(t *testing.T) {
 	r := results{
-		"raw":    {{rate: 6000}, {rate: 3000}},
-		"http":   {{rate: 20000}, {rate: 20000}},
-		"preset": {{rate: 4615.38}, {rate: 2307.69}},
+		"raw@preset": {{rate: 6000}, {rate: 3000}},
+		"http":       {{rate: 20000}, {rate: 20000}},
+		"preset":     {{rate: 4615.38}, {rate: 2307.69}},
 	}
 	var b strings.Builder
 	writePerRun(&b, r, []*target{{name: "http"}, {name: "preset", ref: "raw", module: true}}, []string{"0.1, 0.2, 0.3", "5.0, 3.0, 2.0"})

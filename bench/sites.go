@@ -46,10 +46,13 @@ const groupMapping = `user_groups {
 			default Registered
 		}`
 
-func ldapSite(dir *slapdtest.Server, mapping, groups string) string {
+func ldapSite(dir *slapdtest.Server, mapping, groups string, poolSize int) string {
 	groupLines := ""
 	if groups != "" {
 		groupLines = "\n\t\t\tgroup_base_dn " + slapdtest.GroupsDN + "\n\t\t\tgroups " + groups
+	}
+	if poolSize > 0 {
+		groupLines += fmt.Sprintf("\n\t\t\tpool_size %d\n\t\t\tbind_pool_size %d", poolSize, poolSize)
 	}
 	return fmt.Sprintf(`loginshare {
 		allow_from 127.0.0.1
@@ -80,7 +83,7 @@ func staticSite(users int, hash string) string {
 
 // targets builds every site this run needs: http and naive always, then
 // the module configurations asked for.
-func targets(dir *slapdtest.Server, phpRoot string, fpmPort int, configs []string, users int, bcryptHash string) []*target {
+func targets(dir *slapdtest.Server, phpRoot string, fpmPort int, configs []string, users int, bcryptHash string, poolSize int) []*target {
 	ts := []*target{
 		{name: "http", label: "HTTP alone: Caddy `respond`", body: "@login path /loginshare/user\n\theader @login Content-Type \"text/xml; charset=utf-8\"\n\trespond @login `" + respondDoc + "` 200"},
 		{name: "naive", label: "naive: PHP script under php-fpm (connect, bind, search, bind per request)", ref: "raw",
@@ -91,19 +94,19 @@ func targets(dir *slapdtest.Server, phpRoot string, fpmPort int, configs []strin
 		switch c {
 		case "preset":
 			t.label, t.ref = "module: `preset openldap`, `user_groups { default Registered }` (no group lookup)", "raw"
-			t.body = ldapSite(dir, "user_groups {\n\t\t\tdefault Registered\n\t\t}", "")
+			t.body = ldapSite(dir, "user_groups {\n\t\t\tdefault Registered\n\t\t}", "", poolSize)
 		case "none":
 			t.label, t.ref = "module: `groups none`", "raw"
-			t.body = ldapSite(dir, groupMapping, "none")
+			t.body = ldapSite(dir, groupMapping, "none", poolSize)
 		case "memberof":
 			t.label, t.ref = "module: `groups memberof`", "raw"
-			t.body = ldapSite(dir, groupMapping, "memberof")
+			t.body = ldapSite(dir, groupMapping, "memberof", poolSize)
 		case "search":
 			t.label, t.ref = "module: `groups search` (a third round trip)", "raw3"
-			t.body = ldapSite(dir, groupMapping, `search "`+ldapbackend.GroupFilterOpenLDAP+`"`)
+			t.body = ldapSite(dir, groupMapping, `search "`+ldapbackend.GroupFilterOpenLDAP+`"`, poolSize)
 		case "nested":
 			t.label, t.ref = "module: `groups nested` (client-side walk)", "rawN"
-			t.body = ldapSite(dir, groupMapping, "nested")
+			t.body = ldapSite(dir, groupMapping, "nested", poolSize)
 		case "static":
 			t.label, t.ref = "module: `backend static` (bcrypt)", "bcrypt"
 			t.body = staticSite(users, bcryptHash)
