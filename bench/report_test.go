@@ -54,9 +54,9 @@ func TestLimitAndRatiosAreMediansOfPerRunValues(t *testing.T) {
 	r := results{
 		"raw@preset": {{rate: 6000}, {rate: 3000}, {rate: 6000}},
 		"raw@naive":  {{rate: 6000}, {rate: 3000}, {rate: 3000}},
-		"http":   {{rate: 20000}, {rate: 10000}, {rate: 20000}},
-		"naive":  {{rate: 300}, {rate: 150}, {rate: 300}},
-		"preset": {{rate: 2307.69, p50: 4 * time.Millisecond, p99: 8 * time.Millisecond}, {rate: 1153.85, p50: 8 * time.Millisecond, p99: 16 * time.Millisecond}, {rate: 2307.69, p50: 4 * time.Millisecond, p99: 8 * time.Millisecond}},
+		"http":       {{rate: 20000}, {rate: 10000}, {rate: 20000}},
+		"naive":      {{rate: 300}, {rate: 150}, {rate: 300}},
+		"preset":     {{rate: 2307.69, p50: 4 * time.Millisecond, p99: 8 * time.Millisecond}, {rate: 1153.85, p50: 8 * time.Millisecond, p99: 16 * time.Millisecond}, {rate: 2307.69, p50: 4 * time.Millisecond, p99: 8 * time.Millisecond}},
 	}
 	ts := []*target{{name: "preset", label: "module", ref: "raw", module: true}}
 	rows := r.rows(ts, []string{"raw"})
