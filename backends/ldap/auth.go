@@ -124,7 +124,7 @@ func (l *LDAP) authOn(ctx context.Context, s *server, username, password string)
 	}
 	filter := strings.ReplaceAll(l.UserFilter, "{username}", goldap.EscapeFilter(username))
 	req := goldap.NewSearchRequest(l.UserBaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
-		2, l.timeLimit(), false, filter, l.attrs, nil)
+		2, l.timeLimit(), false, filter, l.userAttributes(ctx), nil)
 	res, err := s.searchPooled(ctx, req)
 	if err != nil {
 		backends.Trace(ctx, "ldap", "user search failed", "server", s.url, "base_dn", l.UserBaseDN, "filter", filter, "error", describe(err))
@@ -172,6 +172,14 @@ func (l *LDAP) authOn(ctx context.Context, s *server, username, password string)
 	return l.identity(ctx, s, entry, username, s.searchPooled)
 }
 
+// userAttributes is what this login reads of the user's entry.
+func (l *LDAP) userAttributes(ctx context.Context) []string {
+	if backends.NeedGroups(ctx) {
+		return l.attrs
+	}
+	return l.attrsNoGroups
+}
+
 // canonicalName is the account's name for the throttle: its username
 // attribute, or the DN when the entry lacks one (identity refuses that entry
 // later, after the bind).
@@ -209,7 +217,7 @@ func (l *LDAP) directBind(ctx context.Context, s *server, username, password str
 		return res, err
 	}
 	req := goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
-		2, l.timeLimit(), false, "(objectClass=*)", l.attrs, nil)
+		2, l.timeLimit(), false, "(objectClass=*)", l.userAttributes(ctx), nil)
 	res, err := search(ctx, req)
 	if err != nil {
 		return backends.Identity{}, l.afterBind(l.searchError(err, s, "(objectClass=*)"))

@@ -136,15 +136,16 @@ type LDAP struct {
 	// down all are tried, least recently failed first. Default: 30s.
 	ServerCooldown caddy.Duration `json:"server_cooldown,omitempty"`
 
-	logger     *zap.Logger
-	set        *serverSet
-	poolKey    string
-	noPassword bool // bind_dn set but the resolved password is empty
-	attrs      []string
-	adNested   bool
-	probeAfter time.Duration // 0: probeDelay; negative: no probe (tests)
-	released   atomic.Bool   // Cleanup gave back this config's share of the pools
-	bg         background.Probe
+	logger        *zap.Logger
+	set           *serverSet
+	poolKey       string
+	noPassword    bool     // bind_dn set but the resolved password is empty
+	attrs         []string // what a user search reads
+	attrsNoGroups []string // the same without memberOf, when the mapping needs no group
+	adNested      bool
+	probeAfter    time.Duration // 0: probeDelay; negative: no probe (tests)
+	released      atomic.Bool   // Cleanup gave back this config's share of the pools
+	bg            background.Probe
 }
 
 // CaddyModule returns the Caddy module information.
@@ -195,7 +196,7 @@ func (l *LDAP) provision(ctx context.Context, logger *zap.Logger) error {
 		l.logger.Warn("tls insecure_skip_verify is set: the directory's certificate is not checked and anyone on the path can read every password")
 	}
 	l.warnTransport()
-	l.attrs = l.searchAttributes()
+	l.attrs, l.attrsNoGroups = l.searchAttributes(true), l.searchAttributes(false)
 	l.adNested = l.Preset == PresetActiveDirectory
 
 	cfg, err := l.connSettings(password)
@@ -339,8 +340,10 @@ func (l *LDAP) check() error {
 	return nil
 }
 
-// searchAttributes lists the attributes a user search asks for.
-func (l *LDAP) searchAttributes() []string {
+// searchAttributes lists the attributes a user search asks for; memberOf
+// only with groups, for logins whose mapping can use a group (an AD user's
+// memberOf can be dozens of DNs to send and decode).
+func (l *LDAP) searchAttributes(groups bool) []string {
 	a := l.Attributes
 	seen := map[string]bool{}
 	var out []string
@@ -356,7 +359,7 @@ func (l *LDAP) searchAttributes() []string {
 	add(a.Email...)
 	add(a.Phone, a.Mobile, a.Designation, a.Organization)
 	for _, g := range l.Groups {
-		if g.Method == GroupsMemberOf || g.Method == GroupsNested {
+		if groups && (g.Method == GroupsMemberOf || g.Method == GroupsNested) {
 			add("memberOf")
 		}
 	}
