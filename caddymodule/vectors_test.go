@@ -497,6 +497,26 @@ func TestUserWithoutEmailIsRefused(t *testing.T) {
 	mustFail(t, s.post("/loginshare/user", form("username", "nomail", "password", "s3cret")), 200, DefaultMessageInvalid)
 }
 
+// An intranet address with a single-label domain is one Kayako keeps (its
+// is_email takes it), so a person whose only address it is logs in; an
+// address Kayako would drop is not sent at all.
+func TestSingleLabelEmailDomainLogsIn(t *testing.T) {
+	s := startCaddy(t, "", fmt.Sprintf(`loginshare {
+	%s
+	backend static {
+		user jane %s {
+			full_name "Jane Intranet"
+			email jane@corp
+			email jane@exämple.org
+		}
+	}
+}`, fastFail, hashOf(t, "s3cret")))
+	v := mustLogin(t, kayako.User, s.post("/loginshare/user", form("username", "jane", "password", "s3cret")))
+	if v.User == nil || !reflect.DeepEqual(v.User.Emails, []string{"jane@corp"}) || len(v.User.Dropped) != 0 {
+		t.Errorf("Kayako would keep %+v", v.User)
+	}
+}
+
 func TestT45PanicStillAnswersAFailureDocument(t *testing.T) {
 	for _, module := range fakeModules {
 		t.Run(module, func(t *testing.T) {

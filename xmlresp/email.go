@@ -2,33 +2,26 @@ package xmlresp
 
 import (
 	"net/mail"
-	"net/netip"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kayako-loginshare/caddy-loginshare/kayako"
 )
 
 // ValidEmail reports whether s can be sent to Kayako as an e-mail address: it
 // is not empty, contains no white space, is at most EmailMax (255) bytes, is
 // made only of characters XML 1.0 allows (so it is emitted unchanged), and
 // net/mail.ParseAddress reads it as a bare address (no display name, no
-// angle brackets, no comment) equal to s. Beyond that, it must be ASCII and
-// its domain a dotted host name (two or more labels of letters, digits and
-// inner hyphens) or a bracketed IPv4 address: Kayako's own validator drops anything else, and a person
-// whose only address it drops gets "Invalid data provided: No Emails"
-// instead of our clean failure.
+// angle brackets, no comment) equal to s, as the design says. It must also be
+// an address Kayako keeps (kayako.ValidEmail: its IsEmailValid and bundled
+// is_email, which take ASCII only but also single-label domains such as
+// localhost): an address Kayako drops silently would turn a person whose
+// only address it is into "Invalid data provided: No Emails" instead of our
+// clean failure.
 func ValidEmail(s string) bool {
-	if s == "" || len(s) > EmailMax {
+	if s == "" || len(s) > EmailMax || !kayako.ValidEmail(s) {
 		return false
-	}
-	at := strings.LastIndexByte(s, '@')
-	if at < 0 || !(hostName(s[at+1:]) || ipv4Literal(s[at+1:])) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
 	}
 	if simpleAddress(s) {
 		return true
@@ -38,40 +31,6 @@ func ValidEmail(s string) bool {
 	}
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Name == "" && a.Address == s
-}
-
-// hostName reports whether d is an ASCII host name with at least two labels,
-// each 1 to 63 letters, digits or inner hyphens.
-func hostName(d string) bool {
-	labels := 0
-	for len(d) > 0 {
-		label, rest, _ := strings.Cut(d, ".")
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-				return false
-			}
-		}
-		labels++
-		if rest == "" && strings.HasSuffix(d, ".") {
-			return false
-		}
-		d = rest
-	}
-	return labels >= 2
-}
-
-// ipv4Literal reports whether d is a bracketed IPv4 address such as
-// [192.0.2.1], the one address literal Kayako's validator accepts.
-func ipv4Literal(d string) bool {
-	if len(d) < 2 || d[0] != '[' || d[len(d)-1] != ']' {
-		return false
-	}
-	a, err := netip.ParseAddr(d[1 : len(d)-1])
-	return err == nil && a.Is4()
 }
 
 // simpleAddress is the allocation-free fast path of ValidEmail. It accepts

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kayako-loginshare/caddy-loginshare/kayako"
 )
 
 // The decoded shape of every document. Pointers tell an absent child from an
@@ -505,19 +507,24 @@ func TestValidEmail(t *testing.T) {
 		{"first.last+tag@sub.example.org", true},
 		{"o'neil&co@example.com", true},
 		{"a@[192.0.2.1]", true},
-		// Kayako's validator takes ASCII and dotted host names only; an
-		// address it drops would turn our result 1 into "No Emails".
+		// Kayako's validator takes ASCII only; an address it drops would
+		// turn our result 1 into "No Emails". It takes single-label
+		// domains, which intranet directories have.
 		{"zoë@例え.jp", false},
 		{"ü@exämple.com", false},
-		{"jane@localhost", false},
-		{"a@b", false},
+		{"jane@localhost", true},
+		{"a@b", true},
+		{"jane@corp", true},
 		{"a@-b-.com", false},
 		{"a@b_c.com", false},
 		{"a@b.c.", false},
 		{"a@[2001:db8::1]", false},
 		{"a@[192.0.2.1", false},
-		{strings.Repeat("a", 243) + "@example.com", true},  // 255 bytes
-		{strings.Repeat("a", 244) + "@example.com", false}, // 256 bytes
+		// Kayako keeps at most 254 bytes, a local part of at most 64.
+		{longestKept, true},
+		{oneByteTooLong, false},                            // 255 bytes
+		{"a" + longestKept[:64] + "@example.com", false},   // 65-byte local part
+		{strings.Repeat("a", 243) + "@example.com", false}, // 255 bytes, local part 243
 		{"Jane <a@b.c>", false},
 		{"<a@b.c>", false},
 		{"a b@c.d", false},
@@ -567,8 +574,15 @@ func TestSimpleAddressFastPathAgreesWithParseAddress(t *testing.T) {
 	}
 }
 
+// longestKept is the longest address Kayako keeps: 254 bytes, a 64-byte
+// local part and labels of at most 63.
+var longestKept = strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 57) + ".org"
+
+// oneByteTooLong is longestKept with one more byte in its third label.
+var oneByteTooLong = strings.Replace(longestKept, ".d", ".dd", 1)
+
 func TestCleanEmails(t *testing.T) {
-	long := strings.Repeat("a", 244) + "@example.com"
+	long := oneByteTooLong
 	for _, c := range []struct {
 		name string
 		in   []string
@@ -580,8 +594,8 @@ func TestCleanEmails(t *testing.T) {
 		{"duplicates differing in case, first spelling wins", []string{"Jane.Doe@Example.com", "jane.doe@example.com", "JANE.DOE@EXAMPLE.COM", "j@x.y"}, []string{"Jane.Doe@Example.com", "j@x.y"}},
 		{"non-ASCII addresses are dropped", []string{"ÄRGER@x.de", "ärger@x.de", "arger@x.de"}, []string{"arger@x.de"}},
 		{"Kelvin sign folds like k", []string{"k@x.y", "\u212a@x.y"}, []string{"k@x.y"}},
-		{"256-byte address dropped, not cut", []string{long, "a@b.c"}, []string{"a@b.c"}},
-		{"255-byte address kept", []string{long[1:]}, []string{long[1:]}},
+		{"255-byte address dropped, not cut", []string{long, "a@b.c"}, []string{"a@b.c"}},
+		{"254-byte address kept", []string{longestKept}, []string{longestKept}},
 		{"surrounding whitespace trimmed", []string{"  a@b.c\n", "A@B.C"}, []string{"a@b.c"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -786,7 +800,7 @@ func checkDocuments(t *testing.T, a, b, c, d string) {
 			if simpleAddress(s) && !parseAddressAccepts(s) {
 				t.Fatalf("fast path accepts %q, ParseAddress does not", s)
 			}
-			if ValidEmail(s) && (!parseAddressAccepts(s) || len(s) > EmailMax || strings.ContainsFunc(s, unicode.IsSpace) || !plain(s, len(s))) {
+			if ValidEmail(s) && (!parseAddressAccepts(s) || !kayako.ValidEmail(s) || len(s) > EmailMax || strings.ContainsFunc(s, unicode.IsSpace) || !plain(s, len(s))) {
 				t.Fatalf("ValidEmail accepts %q", s)
 			}
 		}
