@@ -39,6 +39,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -266,6 +267,7 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 	var loads []string
 	for r := 0; r < o.runs; r++ {
 		loads = append(loads, loadavg())
+		stolenBefore := readCPUTimes()
 		for _, t := range ts {
 			if t.ref != "" {
 				// Its raw reference right before it: the machine's speed
@@ -290,6 +292,7 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 			res[t.name] = append(res[t.name], s)
 			progress("run %d/%d  %-8s %8.0f logins/s  p50 %s  p99 %s", r+1, o.runs, t.name, s.rate, ms(s.p50), ms(s.p99))
 		}
+		loads[r] += "; " + stolen(stolenBefore, readCPUTimes())
 	}
 	loadAfter := loadavg()
 	// Profiles come from one more run under the same load, not counted: a
@@ -389,6 +392,41 @@ func fetchProfile(ctx context.Context, port int, d time.Duration, file string) e
 
 // loadavg is the machine's 1, 5 and 15 minute load averages, as uptime
 // shows them.
+// cpuTimes are /proc/stat's first line: all CPU time and the part the
+// hypervisor gave to other guests (steal), in clock ticks.
+type cpuTimes struct{ total, steal uint64 }
+
+func readCPUTimes() cpuTimes {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var t cpuTimes
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return cpuTimes{}
+		}
+		t.total += n
+		if i == 7 { // user nice system idle iowait irq softirq steal
+			t.steal = n
+		}
+	}
+	return t
+}
+
+// stolen says how much of the CPU time between a and b other guests of the
+// host took: on a virtual machine, the part of the noise no process here
+// caused.
+func stolen(a, b cpuTimes) string {
+	if b.total <= a.total {
+		return "steal unknown"
+	}
+	return fmt.Sprintf("steal %.0f %%", 100*float64(b.steal-a.steal)/float64(b.total-a.total))
+}
+
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {

@@ -211,10 +211,11 @@ func writeTargets(w io.Writer, rows []row, ts []*target, gb goBenchResults) {
 }
 
 // writePerRun shows what the medians come from: the load when each run
-// started, the raw and HTTP rates, and each row's ratio to its limit. Runs
-// that disagree widely mean the machine was busy with something else.
+// started and the CPU time the hypervisor gave other guests during it, the
+// raw and HTTP rates, and each row's ratio to its limit. Runs that disagree
+// widely mean the machine was busy with something else.
 func writePerRun(w io.Writer, r results, ts []*target, loads []string) {
-	fmt.Fprint(w, "| run | load average at start | raw | http |")
+	fmt.Fprint(w, "| run | load average at start; CPU stolen by other guests during the run | raw | http |")
 	for _, t := range ts {
 		if t.ref != "" {
 			fmt.Fprintf(w, " %s/limit |", t.name)

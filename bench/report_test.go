@@ -110,3 +110,16 @@ func TestPerRunTableShowsEachRunsRatio(t *testing.T) {
 		t.Errorf("per-run table:\n%s", out)
 	}
 }
+
+func TestStolenCPUTime(t *testing.T) {
+	if got := stolen(cpuTimes{total: 1000, steal: 10}, cpuTimes{total: 2000, steal: 150}); got != "steal 14 %" {
+		t.Errorf("stolen = %q, want steal 14 %%", got)
+	}
+	if got := stolen(cpuTimes{total: 5}, cpuTimes{total: 5}); got != "steal unknown" {
+		t.Errorf("no time passed: %q", got)
+	}
+	a := readCPUTimes()
+	if a.total == 0 || a.steal > a.total {
+		t.Fatalf("/proc/stat read as %+v", a)
+	}
+}
