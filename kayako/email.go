@@ -64,7 +64,8 @@ func splitLocal(s string) (local, rest string, ok bool) {
 		return "", "", false
 	}
 	local = s[:at]
-	for _, atom := range strings.Split(local, ".") {
+	for rest := local; ; { // the dot-separated atoms, without strings.Split's slice
+		atom, more, found := strings.Cut(rest, ".")
 		if atom == "" {
 			return "", "", false
 		}
@@ -73,6 +74,10 @@ func splitLocal(s string) (local, rest string, ok bool) {
 				return "", "", false
 			}
 		}
+		if !found {
+			break
+		}
+		rest = more
 	}
 	return local, s[at+1:], true
 }
@@ -98,7 +103,8 @@ func validDomain(d string) bool {
 		}
 		d = d[1:]
 	}
-	for _, label := range strings.Split(d, ".") {
+	for rest := d; ; {
+		label, more, found := strings.Cut(rest, ".")
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
@@ -108,8 +114,11 @@ func validDomain(d string) bool {
 				return false
 			}
 		}
+		if !found {
+			return true
+		}
+		rest = more
 	}
-	return true
 }
 
 // validLiteral checks an address literal without its brackets: a dotted
