@@ -268,7 +268,7 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 	for r := 0; r < o.runs; r++ {
 		loads = append(loads, loadavg())
 		stolenBefore := readCPUTimes()
-		for _, t := range ts {
+		for _, t := range runOrder(ts, r) {
 			if t.ref != "" {
 				// Its raw reference right before it: the machine's speed
 				// drifts over minutes, and a ratio is only as good as the
@@ -392,6 +392,26 @@ func fetchProfile(ctx context.Context, port int, d time.Duration, file string) e
 
 // loadavg is the machine's 1, 5 and 15 minute load averages, as uptime
 // shows them.
+// runOrder is the order of run r: HTTP alone first, then the other sites
+// rotated by r. A site measured right after another module site came out
+// up to 0.2 of its limit lower than when it came first (the same code,
+// both orders tried), so no site keeps one position in every run.
+func runOrder(ts []*target, r int) []*target {
+	var first, rest []*target
+	for _, t := range ts {
+		if t.ref == "" {
+			first = append(first, t)
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	if n := len(rest); n > 0 {
+		k := r % n
+		rest = append(rest[k:], rest[:k]...)
+	}
+	return append(first, rest...)
+}
+
 // cpuTimes are /proc/stat's first line: all CPU time and the part the
 // hypervisor gave to other guests (steal), in clock ticks.
 type cpuTimes struct{ total, steal uint64 }

@@ -123,3 +123,22 @@ func TestStolenCPUTime(t *testing.T) {
 		t.Fatalf("/proc/stat read as %+v", a)
 	}
 }
+
+func TestRunOrderRotatesAllButHTTP(t *testing.T) {
+	ts := []*target{{name: "http"}, {name: "naive", ref: "raw"}, {name: "preset", ref: "raw"}, {name: "memberof", ref: "raw"}}
+	names := func(r int) string {
+		var out []string
+		for _, t := range runOrder(ts, r) {
+			out = append(out, t.name)
+		}
+		return strings.Join(out, " ")
+	}
+	for r, want := range []string{"http naive preset memberof", "http preset memberof naive", "http memberof naive preset", "http naive preset memberof"} {
+		if got := names(r); got != want {
+			t.Errorf("run %d: %s, want %s", r, got, want)
+		}
+	}
+	if ts[1].name != "naive" {
+		t.Error("runOrder changed its argument")
+	}
+}
