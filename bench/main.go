@@ -65,6 +65,7 @@ type options struct {
 	quick       bool
 	serverKey   string
 	poolSize    int
+	gogc        string
 }
 
 func main() {
@@ -86,6 +87,7 @@ func run() int {
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of each module Caddy, from one extra run (admin API on loopback)")
 	flag.BoolVar(&o.goBench, "gobench", true, "also run caddymodule's handler-overhead and heap benchmarks")
 	flag.StringVar(&o.serverKey, "server-key", "rsa2048", "key type of slapd's CA and certificate: rsa2048 (as AD Certificate Services and the usual openssl recipes issue) or p256; it sets what each new TLS connection costs, which the naive peer pays per request")
+	flag.StringVar(&o.gogc, "gogc", "", "GOGC for every Caddy process (\"\": Go's default, 100)")
 	flag.IntVar(&o.poolSize, "pool-size", 0, "pool_size and bind_pool_size of the module's LDAP sites (0: the defaults)")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: -d 2s -warmup 1s -runs 1, shorter Go benchmarks")
 	flag.Usage = func() {
@@ -228,6 +230,9 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 	home := filepath.Join(root, "home")
 	env := append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(home, "config"), "BENCH_BIND_PASSWORD="+dir.BindPassword)
+	if o.gogc != "" {
+		env = append(env, "GOGC="+o.gogc)
+	}
 	for _, t := range ts {
 		if o.profile != "" && t.module {
 			if t.adminPort, err = freePort(); err != nil {
@@ -322,6 +327,9 @@ func harness(ctx context.Context, o options, tl tools) (err error) {
 		runtime.NumCPU(), runtime.Version(), o.users, o.serverKey, o.threads, o.conns, o.dur, o.conns, o.runs)
 	if o.poolSize > 0 {
 		fmt.Fprintf(out, "LDAP sites with pool_size %d and bind_pool_size %d.\n", o.poolSize, o.poolSize)
+	}
+	if o.gogc != "" {
+		fmt.Fprintf(out, "Every Caddy process with GOGC=%s.\n", o.gogc)
 	}
 	fmt.Fprintf(out, "Load average before: %s; after: %s.\n\n", loadBefore, loadAfter)
 	rows := res.rows(ts, rawKeys)
