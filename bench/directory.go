@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"sync"
@@ -59,7 +56,7 @@ func populate(s *slapdtest.Server, users int) error {
 		}
 		return c, nil
 	}
-	hash := ssha(benchPassword)
+	hash := slapdtest.SSHA(benchPassword)
 	const workers = 4
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -125,15 +122,4 @@ func populate(s *slapdtest.Server, users int) error {
 		return fmt.Errorf("add group %s: %w", allGroup, err)
 	}
 	return nil
-}
-
-// ssha hashes a password the way slappasswd -h {SSHA} does, so slapd does
-// the usual work for every bind.
-func ssha(pw string) string {
-	salt := make([]byte, 8)
-	_, _ = rand.Read(salt)
-	h := sha1.New()
-	h.Write([]byte(pw))
-	h.Write(salt)
-	return "{SSHA}" + base64.StdEncoding.EncodeToString(append(h.Sum(nil), salt...))
 }

@@ -16,7 +16,7 @@ type entry struct {
 func person(uid, cn, given, sn string, mails []string, extra ...[2]any) entry {
 	attrs := [][2]any{
 		{"objectClass", []string{"top", "person", "organizationalPerson", "inetOrgPerson"}},
-		{"uid", uid}, {"cn", cn}, {"sn", sn}, {"userPassword", ssha(Password)},
+		{"uid", uid}, {"cn", cn}, {"sn", sn}, {"userPassword", SSHA(Password)},
 	}
 	if given != "" {
 		attrs = append(attrs, [2]any{"givenName", given})
@@ -42,7 +42,7 @@ func fixture() []entry {
 		{dn: PeopleDN, attrs: [][2]any{{"objectClass", []string{"top", "organizationalUnit"}}, {"ou", "people"}}},
 		{dn: GroupsDN, attrs: [][2]any{{"objectClass", []string{"top", "organizationalUnit"}}, {"ou", "groups"}}},
 		{dn: ServiceDN, attrs: [][2]any{{"objectClass", []string{"top", "organizationalRole", "simpleSecurityObject"}},
-			{"cn", "svc"}, {"userPassword", ssha(ServicePassword)}}},
+			{"cn", "svc"}, {"userPassword", SSHA(ServicePassword)}}},
 		person(JDoe, JDoeCN, JDoeGivenName, JDoeSN, []string{JDoeMail, JDoeMail2},
 			[2]any{"title", JDoeTitle}, [2]any{"telephoneNumber", JDoePhone}, [2]any{"mobile", JDoeMobile}, [2]any{"o", JDoeOrg}),
 		person(Admin1, "Ada Admin", "Ada", "Admin", []string{Admin1Mail}),
@@ -51,7 +51,7 @@ func fixture() []entry {
 		person(Twin, "Twin One", "Twin", "One", []string{"twin1@example.org"}),
 		{dn: "cn=Twin Two," + PeopleDN, attrs: [][2]any{
 			{"objectClass", []string{"top", "person", "organizationalPerson", "inetOrgPerson"}},
-			{"uid", Twin}, {"cn", "Twin Two"}, {"sn", "Two"}, {"mail", "twin2@example.org"}, {"userPassword", ssha(Password)}}},
+			{"uid", Twin}, {"cn", "Twin Two"}, {"sn", "Two"}, {"mail", "twin2@example.org"}, {"userPassword", SSHA(Password)}}},
 		person(Nested, "Nick Nested", "Nick", "Nested", []string{"nested@example.org"}),
 		person(Deep, "Dee Deep", "Dee", "Deep", []string{"deep@example.org"}),
 		person(Tom, TomCN, "Tom", "Jerry", []string{"tom@example.org"}),

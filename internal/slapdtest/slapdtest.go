@@ -529,12 +529,13 @@ access to attrs=userPassword
   by * none
 access to *
   by * read
-`, s.dir, BaseDN, AdminDN, ssha(AdminPassword), verifyClient)
+`, s.dir, BaseDN, AdminDN, SSHA(AdminPassword), verifyClient)
 	return os.WriteFile(s.conf, b.Bytes(), 0o600)
 }
 
-// ssha hashes a password the way slappasswd -h {SSHA} does.
-func ssha(pw string) string {
+// SSHA hashes a password the way slappasswd -h {SSHA} does, for the
+// fixture's entries and those the benchmark harness adds.
+func SSHA(pw string) string {
 	salt := make([]byte, 8)
 	_, _ = rand.Read(salt)
 	h := sha1.New()
