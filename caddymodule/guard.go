@@ -86,14 +86,22 @@ func (g *guard) settle(class backends.Class) bool {
 	ctx := g.bg
 	g.mu.Lock()
 	g.settled = true
-	res := g.res
+	res, keys := g.res, g.keys
 	g.res = nil
+	// A success clears only the account that logged in: a name typed for
+	// one account can reach another (an e-mail login, a UPN), and clearing
+	// the typed name's counter would let anyone who can log in somewhere
+	// reset the budget of the account whose name they typed.
+	account := ""
+	if g.canonical != "" {
+		account = throttle.UserKey(g.canonical, g.staff)
+	}
 	g.mu.Unlock()
 	started := false
 	if class.CountsAsFailure() && len(res) > 0 {
 		throttleEvent(g.h.zone, "failure") // one guess, however many buckets
 	}
-	for _, r := range res {
+	for i, r := range res {
 		var err error
 		if class.CountsAsFailure() {
 			var s bool
@@ -103,7 +111,7 @@ func (g *guard) settle(class backends.Class) bool {
 			}
 			started = started || s
 		} else {
-			err = r.Release(ctx, class == backends.OK)
+			err = r.Release(ctx, class == backends.OK && (account == "" || keys[i] == account))
 		}
 		if err != nil {
 			g.h.logger.Warn("throttle store failed to record an attempt", zap.Error(err))

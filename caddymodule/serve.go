@@ -212,8 +212,11 @@ func (h *Handler) login(parent context.Context, a *attempt, c backends.Credentia
 			}
 			return h.fail(a, backends.Unavailable, "throttle store: "+err.Error())
 		}
-		// Reservations are settled even when the request's context ended.
+		// Reservations are settled even when the request's context ended,
+		// and even when something below panics (the settle below with the
+		// real outcome makes this one do nothing).
 		g.bg = context.WithoutCancel(ctx)
+		defer g.settle(backends.Unavailable)
 		ctx = backends.WithGate(ctx, g.gate)
 	}
 	chain, prompt := h.userChain, h.userPrompt
