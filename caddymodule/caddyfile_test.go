@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -277,4 +279,35 @@ func TestProvisionRejectsDangerousOrBrokenConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A secret written with an unquoted space (or a placeholder that expands to
+// one, as a key=value DSN does) is a wrong argument count; the error names
+// the option, file and line, never a token of the secret.
+func TestArgumentCountErrorsNeverQuoteASecret(t *testing.T) {
+	for name, body := range map[string]string{
+		"handler secret":   "secret first hunter2word",
+		"bind_password":    "backend ldap {\n\t\tservers ldaps://127.0.0.1\n\t\tbind_password first hunter2word\n\t}",
+		"sql dsn":          "backend sql {\n\t\tdriver postgres\n\t\tdsn host=db password=hunter2word\n\t}",
+		"redis password":   "throttle {\n\t\tstore redis {\n\t\t\tpassword first hunter2word\n\t\t}\n\t}",
+		"redis key_secret": "throttle {\n\t\tstore redis {\n\t\t\tkey_secret first hunter2word\n\t\t}\n\t}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cf := "http://127.0.0.1:1 {\n\tloginshare {\n\t" + body + "\n\t}\n}\n"
+			_, _, err := adaptCaddyfile(cf)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", cf)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error quotes the secret: %v", err)
+			}
+			if !strings.Contains(err.Error(), "Caddyfile:") {
+				t.Errorf("the error names no file and line: %v", err)
+			}
+		})
+	}
+}
+
+func adaptCaddyfile(cf string) ([]byte, []caddyconfig.Warning, error) {
+	return caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
 }

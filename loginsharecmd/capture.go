@@ -134,10 +134,15 @@ func secretsOf(raw []byte) []string {
 					continue
 				}
 				switch k {
-				case "bind_password", "secret":
+				case "bind_password", "secret", "key_secret": // key_secret: the Redis store's
 					add(s)
 					add(strings.TrimSpace(repl.ReplaceKnown(s, "")))
-				case "dsn":
+				case "password": // the Redis store's; a static user's is a hash, no secret
+					if x["backend"] == "redis" {
+						add(s)
+						add(strings.TrimSpace(repl.ReplaceKnown(s, "")))
+					}
+				case "dsn", "url": // url: the Redis store's, which may carry a password
 					dsn := strings.TrimSpace(repl.ReplaceKnown(s, ""))
 					add(dsn)
 					for _, p := range dsnPasswords(dsn) {

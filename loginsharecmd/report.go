@@ -185,22 +185,40 @@ func (r *report) redirectTarget() string {
 var secretParams = []string{"key", "secret", "token", "pass", "pwd", "auth", "sig"}
 
 // redactURL hides the values of query parameters that look like secrets
-// (this plugin's ?key=, and the like).
+// (this plugin's ?key=, and the like) and any user info (user:password@).
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.RawQuery == "" {
-		if i := strings.IndexByte(raw, '?'); i >= 0 && err != nil {
-			return raw[:i] + "?…"
+	if err != nil {
+		// Unparsable: keep only what is surely no secret.
+		out := raw
+		if i := strings.IndexByte(out, '?'); i >= 0 {
+			out = out[:i] + "?…"
 		}
-		return raw
+		if i := strings.Index(out, "://"); i >= 0 {
+			rest := out[i+3:]
+			host, _, _ := strings.Cut(rest, "/")
+			if at := strings.LastIndexByte(host, '@'); at >= 0 {
+				out = out[:i+3] + "…@" + rest[at+1:]
+			}
+		}
+		return out
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	if u.RawQuery == "" {
+		return u.String()
 	}
 	parts := strings.Split(u.RawQuery, "&")
 	for i, p := range parts {
 		name, _, hasValue := strings.Cut(p, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n // the handler reads ?k%65y= as key
+		}
 		lower := strings.ToLower(name)
 		for _, s := range secretParams {
 			if hasValue && strings.Contains(lower, s) {
-				parts[i] = name + "=REDACTED"
+				parts[i] = url.QueryEscape(name) + "=REDACTED"
 				break
 			}
 		}

@@ -520,9 +520,10 @@ func TestSecretsOf(t *testing.T) {
 		{"backend":"sql","dsn":"postgres://kayako:pg-Passw0rd@db:5432/shop"},
 		{"backend":"sql","dsn":"shop:my-Passw0rd@tcp(db:3306)/shop"},
 		{"backend":"sql","dsn":"host=db user=x password='kv-Passw0rd'"},
-		{"backend":"static","users":[{"username":"jdoe","password":"$2a$04$notasecret"}]}]}`
+		{"backend":"static","users":[{"username":"jdoe","password":"$2a$04$notasecret"}]}],
+		"throttle":{"store":{"backend":"redis","url":"rediss://acl:url-Redis-pw@redis:6380/0","password":"redis-Passw0rd","key_secret":"hmac-Key-123"}}}`
 	got := strings.Join(secretsOf([]byte(raw)), "\n")
-	for _, want := range []string{"url-key-123", "from-the-env", "pg-Passw0rd", "my-Passw0rd", "kv-Passw0rd"} {
+	for _, want := range []string{"url-key-123", "from-the-env", "pg-Passw0rd", "my-Passw0rd", "kv-Passw0rd", "url-Redis-pw", "redis-Passw0rd", "hmac-Key-123"} {
 		if !strings.Contains(got, want+"\n") && !strings.HasSuffix(got, want) {
 			t.Errorf("secrets lack %q: %q", want, got)
 		}

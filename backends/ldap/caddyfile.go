@@ -159,7 +159,7 @@ func (l *LDAP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			var v string
 			if !d.Args(&v) || d.NextArg() {
-				return d.ArgErr()
+				return caddyopts.ArgCount(d, opt) // never the token: it may be part of bind_password
 			}
 			if v == "" {
 				return d.Errf("%s must not be empty", opt)

@@ -46,3 +46,17 @@ func TestUserFilterWithDNPlaceholderIsRefused(t *testing.T) {
 		t.Errorf("JSON: %v", err)
 	}
 }
+
+// A password written into a servers URL is refused without being quoted,
+// whether the URL parses or not.
+func TestServerURLWithAPasswordIsRefusedWithoutQuotingIt(t *testing.T) {
+	for _, s := range []string{"ldaps://cn=admin:S3cretPw@dc1.example.org", "ldaps://admin:S3cretPw@dc1.example.org:x", "ldap://admin:S3cretPw@%zz"} {
+		err := checkServerURL(s, false, false)
+		if err == nil {
+			t.Fatalf("%s accepted", s)
+		}
+		if strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("the error quotes the password: %v", err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -232,24 +233,43 @@ func (l *LDAP) applyPreset() error {
 func checkServerURL(s string, starttls, plaintext bool) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("server %q: %v", s, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the whole text, user info included
+		}
+		return fmt.Errorf("server %q: %v", redactedServer(s), err)
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return fmt.Errorf("server %q: missing host", s)
+		return fmt.Errorf("server %q: missing host", redactedServer(s))
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return fmt.Errorf("server %q: only scheme://host[:port] is allowed", s)
+		return fmt.Errorf("server %q: only scheme://host[:port] is allowed", redactedServer(s))
 	}
 	switch u.Scheme {
 	case "ldaps":
 	case "ldap":
 		if !starttls && !plaintext {
-			return fmt.Errorf("server %q: ldap:// sends passwords in clear text; use ldaps://, add starttls, or add insecure_plaintext", s)
+			return fmt.Errorf("server %q: ldap:// sends passwords in clear text; use ldaps://, add starttls, or add insecure_plaintext", redactedServer(s))
 		}
 	default:
-		return fmt.Errorf("server %q: scheme must be ldaps or ldap", s)
+		return fmt.Errorf("server %q: scheme must be ldaps or ldap", redactedServer(s))
 	}
 	return nil
+}
+
+// redactedServer is a servers entry as an error may quote it: without
+// anything between "://" and an "@" (a user and password someone wrote into
+// the URL), which the check then refuses.
+func redactedServer(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		i = -3
+	}
+	rest := s[i+3:]
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		return s[:i+3] + "…@" + rest[at+1:]
+	}
+	return s
 }
 
 // checkDN validates a DN-valued option.

@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -36,6 +37,10 @@ func openPostgres(dsn string, _ settings) (driver.Connector, target, error) {
 	if err != nil {
 		// pgx quotes the DSN in its parse errors; the caller redacts
 		// with the raw DSN as the secret, since no password was parsed.
+		var pce *pgconn.ParseConfigError
+		if errors.As(err, &pce) {
+			err = pgParseError(pce)
+		}
 		return nil, target{secrets: secretForms(dsn)}, fmt.Errorf("dsn: %w", err)
 	}
 	t := target{host: pgHost(cfg.Host, cfg.Port), secrets: secretForms(cfg.Password)}
@@ -90,4 +95,28 @@ func classifyPostgres(err error) kind {
 		return kindQuery // {username} compared with a column of another type
 	}
 	return kindOther
+}
+
+// pgParseError says what pgx's parse error says without the connection
+// string: pgx masks the password in it as best it can, which a quoted
+// password with an escaped quote, or an unclosed quote, defeats; and a URL
+// that does not parse comes back whole inside net/url's error.
+func pgParseError(pce *pgconn.ParseConfigError) error {
+	text := pce.Error()
+	// "cannot parse `<connection string>`: <message>[ (<cause>)]": the last
+	// "`: " is at or after the end of the connection string.
+	if i := strings.LastIndex(text, "`: "); i >= 0 {
+		text = text[i+3:]
+	} else {
+		text = ""
+	}
+	if cause := errors.Unwrap(pce); cause != nil {
+		text = strings.TrimSuffix(text, " ("+cause.Error()+")")
+		var ue *url.Error
+		if errors.As(cause, &ue) {
+			cause = ue.Err
+		}
+		text += " (" + cause.Error() + ")"
+	}
+	return errors.New("cannot parse it: " + strings.TrimSpace(text))
 }

@@ -149,3 +149,32 @@ func TestDriverErrorsAreRedactedOnTheirWayOut(t *testing.T) {
 		t.Fatalf("%d log lines", n)
 	}
 }
+
+// DSNs pgx cannot parse and cannot mask either: a quoted password with an
+// escaped quote, an unclosed quote, a URL whose port is wrong. The
+// Provision error says what is wrong without any part of the password.
+func TestUnparsablePostgresDSNNeverQuotesItsPassword(t *testing.T) {
+	for _, dsn := range []string{
+		`host=db port=x user=u password='it\'s S3cretPart' dbname=d`,
+		`host=db user=u password='S3cretPart dbname=d`,
+		`host=db port=x user=u sslpassword='a\'S3cretPart'`,
+		`postgres://u:S3cretPart@db:badport/d`,
+	} {
+		s := &SQL{Driver: DriverPostgres, DSN: dsn, UserQuery: "SELECT login AS username, pass AS password FROM people WHERE login = {username}"}
+		logs, err := tryProvision(t, s)
+		if err == nil {
+			t.Fatalf("%s accepted", dsn)
+		}
+		if strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("the error quotes the password: %v", err)
+		}
+		if !strings.Contains(err.Error(), "dsn") {
+			t.Errorf("the error does not say the dsn is wrong: %v", err)
+		}
+		for _, e := range logs.All() {
+			if line := fmt.Sprint(e.Message, e.ContextMap()); strings.Contains(line, "S3cret") {
+				t.Errorf("a log line quotes the password: %s", line)
+			}
+		}
+	}
+}

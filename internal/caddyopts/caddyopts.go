@@ -25,13 +25,23 @@ func (s Seen) Once(d *caddyfile.Dispenser, name string) error {
 	return nil
 }
 
-// String reads exactly one argument.
+// String reads exactly one argument. Its error never quotes a token:
+// Caddy's ArgErr names the token it stopped at, which for a secret with an
+// unquoted space (or a placeholder that expanded to one) is part of the
+// secret.
 func String(d *caddyfile.Dispenser) (string, error) {
+	opt := d.Val()
 	var v string
 	if !d.Args(&v) || d.NextArg() {
-		return "", d.ArgErr()
+		return "", ArgCount(d, opt)
 	}
 	return v, nil
+}
+
+// ArgCount is the wrong-argument-count error for opt, with file and line
+// but without the token (see String).
+func ArgCount(d *caddyfile.Dispenser, opt string) error {
+	return d.Errf("%s: wrong argument count, exactly one expected (quote a value that contains spaces)", opt)
 }
 
 // NonEmptyString reads exactly one argument that is not empty or blank.
